@@ -1,0 +1,75 @@
+"""Description → records (SPEC §2). Pure: values in, values out, no I/O.
+
+Each `sip` entry gives one NAPTR at the domain (flag "s", empty regexp, replacement = the SRV
+owner, RFC 3403 §4.1) and one SRV RRset at its owner; `hosts` give A/AAAA; `disabled`
+transports give the RFC 2782 "decidedly not available" record ``SRV 0 0 0 .``. Every RRset
+carries the file's one TTL (RFC 2181 §5.2). Call ``compile_description`` only on a description
+that lint passed: conflicting entries are lint errors, not compiler decisions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable
+
+from .model import TRANSPORTS, Description
+from .records import Address, Naptr, Record, Srv, fqdn, sort_key
+
+
+def naptr_records(desc: Description) -> list[Record]:
+    if not desc.naptr:
+        return []
+    domain = fqdn(desc.domain)
+    return [Record(domain, desc.ttl, "NAPTR",
+                   Naptr(e.order, e.preference, "s", e.service, "", fqdn(e.owner)))
+            for e in desc.entries() if e.owner]
+
+
+def srv_records(desc: Description) -> list[Record]:
+    out = []
+    for entry in desc.entries():
+        if entry.owner:
+            out += [Record(fqdn(entry.owner), desc.ttl, "SRV",
+                           Srv(t.priority, t.weight, t.port, fqdn(t.host)))
+                    for t in entry.targets]
+    for _transport, owner in desc.disabled_owners():
+        out.append(Record(fqdn(owner), desc.ttl, "SRV", Srv(0, 0, 0, ".")))
+    return out
+
+
+def address_records(desc: Description) -> list[Record]:
+    out = []
+    for host, addresses in desc.hosts.items():
+        for text in addresses:
+            rtype = "A" if ipaddress.ip_address(text).version == 4 else "AAAA"
+            out.append(Record(fqdn(host), desc.ttl, rtype, Address(text)))
+    return out
+
+
+def compile_description(desc: Description) -> frozenset[Record]:
+    """The exact record set one description publishes (SPEC C1–C4)."""
+    return frozenset(naptr_records(desc) + srv_records(desc) + address_records(desc))
+
+
+def compile_zone(descriptions: Iterable[Description]) -> frozenset[Record]:
+    """Everything a zone must hold from all descriptions in it (SPEC O1): their union."""
+    out: set[Record] = set()
+    for desc in descriptions:
+        out |= compile_description(desc)
+    return frozenset(out)
+
+
+def to_zone_text(records: Iterable[Record]) -> str:
+    """RFC 1035 presentation, one record a line, in zone order (absolute names throughout)."""
+    return "".join(rec.to_text() + "\n" for rec in sorted(records, key=sort_key))
+
+
+def to_json(records: Iterable[Record]) -> list[dict]:
+    """Records as JSON objects: name, ttl, type, the rdata text and its fields."""
+    out = []
+    for rec in sorted(records, key=sort_key):
+        value = rec.value
+        fields = value._asdict() if hasattr(value, "_asdict") else {"address": str(value)}
+        out.append({"name": rec.name, "ttl": rec.ttl, "type": rec.type,
+                    "rdata": value.to_text(), **{"value": fields}})
+    return out

@@ -1,0 +1,186 @@
+"""The SIP domain description (``zones/<domain>.yaml``): schema, defaults, derived values.
+
+The schema is strict: unknown keys, wrong types and out-of-range numbers are errors, because a
+typo in a DNS description must never be silently ignored. Names are normalised here (SPEC §1);
+cross-field and cross-file rules live in ``lint``. ``Description.entries()`` gives every ``sip``
+entry with its defaults applied, the one view compile and lint both read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      model_validator)
+from pydantic_core import PydanticCustomError
+
+from . import names
+
+Transport = Literal["udp", "tcp", "tls", "sctp", "tls-sctp", "ws", "wss"]
+
+
+@dataclass(frozen=True)
+class TransportInfo:
+    service: str       # NAPTR service field (IANA registry)
+    owner: str         # default SRV owner prefix, relative to the domain
+    port: int          # default port
+    secure: bool       # SIPS
+
+
+# Transport ↔ NAPTR service ↔ default SRV owner (RFC 3263 §4.1, RFC 4168, RFC 7118 §5.5).
+TRANSPORTS: dict[str, TransportInfo] = {
+    "udp": TransportInfo("SIP+D2U", "_sip._udp", 5060, False),
+    "tcp": TransportInfo("SIP+D2T", "_sip._tcp", 5060, False),
+    "sctp": TransportInfo("SIP+D2S", "_sip._sctp", 5060, False),
+    "tls": TransportInfo("SIPS+D2T", "_sips._tcp", 5061, True),
+    "tls-sctp": TransportInfo("SIPS+D2S", "_sips._sctp", 5061, True),
+    "ws": TransportInfo("SIP+D2W", "_sip._ws", 80, False),
+    "wss": TransportInfo("SIPS+D2W", "_sips._ws", 443, True),
+}
+SERVICES: dict[str, str] = {info.service: t for t, info in TRANSPORTS.items()}
+
+DEFAULT_TTL = 3600
+DEFAULT_PRIORITY = 10
+DEFAULT_WEIGHT = 50
+DEFAULT_PREFERENCE = 50
+MAX_TTL = 2**31 - 1  # RFC 2181 §8
+
+
+# --- field types -------------------------------------------------------------------------------
+
+def _range(low: int, high: int, what: str):
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                "number-out-of-range", "{what} must be between {low} and {high}, not {value}",
+                {"what": what, "low": low, "high": high, "value": value})
+        return value
+    return AfterValidator(check)
+
+
+def _name_check(func):
+    def check(value: Any):
+        try:
+            return func(value)
+        except names.NameProblem as exc:
+            raise PydanticCustomError(exc.rule, "{problem}", {"problem": exc.message}) from None
+    return AfterValidator(check)
+
+
+U16 = Annotated[int, _range(0, 65535, "the value")]
+Port = Annotated[int, _range(0, 65535, "a port")]
+Ttl = Annotated[int, _range(0, MAX_TTL, "a TTL")]
+HostName = Annotated[str, _name_check(names.host_name)]
+TargetName = Annotated[str, _name_check(names.target_name)]
+OwnerName = Annotated[str, _name_check(lambda v: names.owner_text(v))]
+AddressText = Annotated[str, _name_check(names.address)]
+ProviderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+def _one_or_many(value: Any) -> Any:
+    """`host: 192.0.2.1` is accepted as shorthand for `host: [192.0.2.1]`."""
+    return [value] if isinstance(value, str) else value
+
+
+Addresses = Annotated[list[AddressText], BeforeValidator(_one_or_many), Field(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Target(_Strict):
+    host: TargetName
+    port: Port | None = None
+    priority: U16 = DEFAULT_PRIORITY
+    weight: U16 = DEFAULT_WEIGHT
+
+
+class SipEntry(_Strict):
+    transport: Transport
+    order: U16 | None = None
+    preference: U16 = DEFAULT_PREFERENCE
+    srv: OwnerName | None = None
+    targets: Annotated[list[Target], Field(min_length=1)]
+
+
+class Description(_Strict):
+    domain: Annotated[str, _name_check(names.host_name)]
+    zone: Annotated[str, _name_check(names.host_name)] | None = None
+    ttl: Ttl = DEFAULT_TTL
+    providers: list[ProviderName] | None = None
+    naptr: bool = True
+    adopt: bool = False
+    hosts: dict[HostName, Addresses] = Field(default_factory=dict)
+    sip: list[SipEntry] = Field(default_factory=list)
+    disabled: list[Transport] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_publish(self) -> "Description":
+        if not self.sip and not self.disabled:
+            raise PydanticCustomError(
+                "schema-missing", "a description needs at least one `sip` entry (or `disabled:` transports)")
+        return self
+
+    @property
+    def zone_name(self) -> str:
+        return self.zone or self.domain
+
+    def entries(self) -> list["Entry"]:
+        """Every `sip` entry with defaults applied (SPEC §1)."""
+        return [_resolve_entry(self, i, e) for i, e in enumerate(self.sip)]
+
+    def disabled_owners(self) -> list[tuple[str, str]]:
+        """(transport, absolute owner) of every `disabled` transport."""
+        return [(t, names.join(TRANSPORTS[t].owner, self.domain)) for t in dict.fromkeys(self.disabled)]
+
+
+# --- derived view ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EntryTarget:
+    host: str          # canonical name, or "." for "not available"
+    port: int
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A `sip` entry with its defaults applied: one NAPTR record and the SRV RRset it names."""
+
+    index: int
+    transport: str
+    service: str
+    order: int
+    preference: int
+    owner: str | None          # absolute SRV owner (no trailing dot); None if it cannot be formed
+    owner_problem: str | None  # why the owner could not be formed
+    default_owner: bool
+    targets: tuple[EntryTarget, ...]
+
+    @property
+    def path(self) -> str:
+        return f"sip[{self.index}]"
+
+
+def _resolve_owner(desc: Description, entry: SipEntry) -> tuple[str | None, str | None, bool]:
+    default = TRANSPORTS[entry.transport].owner
+    written = entry.srv if entry.srv is not None else default
+    try:
+        owner = written[:-1] if written.endswith(".") else names.join(written, desc.domain)
+    except names.NameProblem as exc:
+        return None, exc.message, False
+    return owner, None, owner == names.join(default, desc.domain)
+
+
+def _resolve_entry(desc: Description, index: int, entry: SipEntry) -> Entry:
+    info = TRANSPORTS[entry.transport]
+    owner, problem, is_default = _resolve_owner(desc, entry)
+    targets = tuple(
+        EntryTarget(t.host, info.port if t.port is None else t.port, t.priority, t.weight)
+        for t in entry.targets)
+    order = entry.order if entry.order is not None else 10 * (index + 1)
+    return Entry(index, entry.transport, info.service, order, entry.preference, owner, problem,
+                 is_default, targets)
