@@ -12,26 +12,33 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from .model import TRANSPORTS, Description
+from .model import Description, Entry, EntryTarget
 from .records import Address, Naptr, Record, Srv, fqdn, sort_key
+
+
+def naptr_for(desc: Description, entry: Entry) -> Record:
+    """SPEC C2: ``domain NAPTR order preference "s" SERVICE "" owner.``"""
+    return Record(fqdn(desc.domain), desc.ttl, "NAPTR",
+                  Naptr(entry.order, entry.preference, "s", entry.service, "", fqdn(entry.owner)))
+
+
+def srv_for(desc: Description, entry: Entry, target: EntryTarget) -> Record:
+    """SPEC C3: ``owner SRV priority weight port target.``"""
+    return Record(fqdn(entry.owner), desc.ttl, "SRV",
+                  Srv(target.priority, target.weight, target.port, fqdn(target.host)))
 
 
 def naptr_records(desc: Description) -> list[Record]:
     if not desc.naptr:
         return []
-    domain = fqdn(desc.domain)
-    return [Record(domain, desc.ttl, "NAPTR",
-                   Naptr(e.order, e.preference, "s", e.service, "", fqdn(e.owner)))
-            for e in desc.entries() if e.owner]
+    return [naptr_for(desc, e) for e in desc.entries() if e.owner]
 
 
 def srv_records(desc: Description) -> list[Record]:
     out = []
     for entry in desc.entries():
         if entry.owner:
-            out += [Record(fqdn(entry.owner), desc.ttl, "SRV",
-                           Srv(t.priority, t.weight, t.port, fqdn(t.host)))
-                    for t in entry.targets]
+            out += [srv_for(desc, entry, t) for t in entry.targets]
     for _transport, owner in desc.disabled_owners():
         out.append(Record(fqdn(owner), desc.ttl, "SRV", Srv(0, 0, 0, ".")))
     return out

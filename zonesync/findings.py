@@ -167,6 +167,12 @@ RULES: dict[str, Rule] = _rules(
     Rule("srv-target-no-address", W, "RFC 2782; RFC 3263 §4.2",
          "an SRV target outside the zone with no address known to zonesync",
          "make sure the target has A/AAAA records where its zone is managed"),
+    Rule("srv-owner-doubled", W, "SPEC §1",
+         "a relative SRV owner that repeats the domain (relative owners are joined to the domain)",
+         "write the owner relative (_sip._udp) or absolute with a final dot (_sip._udp.example.com.)"),
+    Rule("srv-unreachable", W, "RFC 3263 §4.1; RFC 2782",
+         "an SRV set no client can find: NAPTR is off and the owner is not the transport's default",
+         "use the transport's default owner, or publish NAPTR (`naptr: true`)"),
     Rule("naptr-duplicate", W, "RFC 3403 §4.1", "two entries produce the same NAPTR record",
          "remove one of the entries"),
 )

@@ -1,0 +1,111 @@
+"""The estate: every description under ``zones/``, loaded, linted, grouped by DNS zone.
+
+This is the one place that turns files into what later stages plan from. A broken file never
+stops the others from being checked; its errors are reported with the rest and it contributes no
+records (``valid``), so a sync can refuse it without guessing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from . import findings as F
+from .compile import compile_zone
+from .findings import Finding
+from .lint import known_hosts, lint_description, lint_estate
+from .load import Loaded, description_files, load_file
+from .model import Description
+from .records import Record
+
+
+@dataclass
+class Estate:
+    files: list[Loaded]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for loaded in self.files for f in loaded.findings]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_error]
+
+    def valid(self) -> list[Loaded]:
+        """Files whose description loaded and has no error finding."""
+        return [f for f in self.files if f.description and not F.has_errors(f.findings)]
+
+    def descriptions(self) -> list[Description]:
+        return [f.description for f in self.files if f.description]
+
+    def find(self, domain_or_file: str) -> Loaded | None:
+        """The file describing ``domain_or_file`` (a domain name, IDN or not, or a file path)."""
+        wanted = domain_or_file.rstrip(".").lower()
+        for loaded in self.files:
+            desc = loaded.description
+            if desc and wanted in (desc.domain, _unicode(desc.domain)):
+                return loaded
+        for loaded in self.files:
+            if Path(loaded.file).resolve() == Path(domain_or_file).resolve():
+                return loaded
+        return None
+
+    def zones(self) -> dict[str, list[Description]]:
+        """Valid descriptions grouped by DNS zone (SPEC O1: plans are per zone)."""
+        out: dict[str, list[Description]] = {}
+        for loaded in self.valid():
+            out.setdefault(loaded.description.zone_name, []).append(loaded.description)
+        return out
+
+    def zone_records(self) -> dict[str, frozenset[Record]]:
+        return {zone: compile_zone(descs) for zone, descs in self.zones().items()}
+
+
+def _unicode(name: str) -> str:
+    try:
+        import idna
+        return idna.decode(name)
+    except Exception:  # noqa: BLE001 - a name that does not round-trip simply does not match
+        return name
+
+
+def check_file(loaded: Loaded, known: set[str]) -> None:
+    """Lint one loaded file in place, locating each finding at its line."""
+    desc = loaded.description
+    if desc is None:
+        return
+    stem = Path(loaded.file).stem.lower().rstrip(".")
+    if Path(loaded.file).suffix in (".yaml", ".yml") and stem not in (desc.domain, _unicode(desc.domain)):
+        loaded.findings.append(loaded.locate(F.make(
+            "file-name-mismatch", f"the file describes {desc.domain}", path="domain",
+            fix=f"rename the file to {desc.domain}.yaml")))
+    loaded.findings.extend(loaded.locate(f) for f in lint_description(desc, known))
+
+
+def check(files: list[Loaded]) -> Estate:
+    """Lint loaded files, each alone and all together."""
+    descs = [f.description for f in files if f.description]
+    known = known_hosts(descs)
+    for loaded in files:
+        check_file(loaded, known)
+    by_name = {f.file: f for f in files}
+    items = [(f.file, f.description) for f in files if f.description]
+    for file, finding in lint_estate(items):
+        target = by_name[file]
+        target.findings.append(target.locate(finding))
+    return Estate(files)
+
+
+def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
+    """Load and lint every description file under ``paths`` (files or directories)."""
+    return check([load_file(p, _shown(p)) for p in description_files(paths)])
+
+
+def _shown(path: Path) -> str:
+    """Paths as the user will recognise them: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

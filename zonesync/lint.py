@@ -1,0 +1,260 @@
+"""Lint (SPEC §3): the rules a valid schema cannot express, as Findings. Pure.
+
+``lint_description`` checks one description; ``lint_estate`` checks what only shows across
+files (two files for one domain, one host with two addresses, one SRV owner with two target
+sets). Schema-level rules (ranges, names, IP targets) are raised by ``model`` with the same ids.
+Each finding carries the field path; ``estate`` turns paths into file lines.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from . import findings as F
+from .compile import naptr_for, srv_for
+from .findings import Finding
+from .model import TRANSPORTS, Description, Entry
+from .names import is_within
+
+SIP_BASELINE = ("SIP+D2U", "SIP+D2T", "SIPS+D2T")
+MAX_TARGETS = 8
+_PROTO_OF = {info.owner: t for t, info in TRANSPORTS.items()}
+
+
+def lint_description(desc: Description, known_hosts: Iterable[str] | None = None) -> list[Finding]:
+    """Every finding about one description. ``known_hosts``: names whose address zonesync knows."""
+    entries = desc.entries()
+    known = set(desc.hosts) | set(known_hosts or ())
+    out = _zone_rules(desc, entries)
+    for entry in entries:
+        out += _entry_rules(desc, entry, known)
+    out += _owner_conflicts(desc, entries)
+    if desc.naptr and entries:
+        out += _naptr_rules(desc, entries)
+    return out
+
+
+# --- zone membership ----------------------------------------------------------------------------
+
+def _zone_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
+    zone, out = desc.zone_name, []
+    if not is_within(desc.domain, zone):
+        out.append(F.make("domain-outside-zone", f"{desc.domain} is not inside zone {zone}",
+                          path="domain"))
+    for host in desc.hosts:
+        if not is_within(host, zone):
+            out.append(F.make("host-outside-zone", f"{host} is not inside zone {zone}",
+                              path=f"hosts[{host!r}]"))
+    for entry in entries:
+        if entry.owner is None:
+            out.append(F.make("name-invalid", entry.owner_problem or "invalid SRV owner",
+                              path=f"{entry.path}.srv"))
+        elif not is_within(entry.owner, zone):
+            out.append(F.make("srv-owner-outside-zone", f"{entry.owner} is not inside zone {zone}",
+                              path=f"{entry.path}.srv"))
+    return out
+
+
+# --- one entry: its owner and its targets ---------------------------------------------------------
+
+def _entry_rules(desc: Description, entry: Entry, known: set[str]) -> list[Finding]:
+    if entry.owner is None:
+        return []
+    return (_owner_rules(desc, entry) + _target_rules(desc, entry, known)
+            + _websocket_rule(desc, entry))
+
+
+def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
+    labels = entry.owner.split(".")
+    prefix = ".".join(labels[:2])
+    path, out = f"{entry.path}.srv", []
+    record = naptr_for(desc, entry).to_text() if desc.naptr else None
+    expected = TRANSPORTS[entry.transport].owner
+    if prefix == "_sips._udp":
+        out.append(F.make("sips-over-udp", f"SRV owner {entry.owner} offers SIPS over UDP",
+                          path=path, record=record))
+    elif prefix != expected:
+        implied = _PROTO_OF.get(prefix)
+        why = (f"it names transport {implied}" if implied
+               else "it does not start with the _service._proto labels RFC 2782 requires")
+        out.append(F.make("srv-owner-transport-mismatch",
+                          f"SRV owner {entry.owner} does not fit transport {entry.transport} "
+                          f"(expected {expected}.…): {why}", path=path, record=record))
+    written = desc.sip[entry.index].srv
+    if written and not written.endswith(".") and entry.owner.endswith(f".{desc.domain}.{desc.domain}"):
+        out.append(F.make("srv-owner-doubled", f"`{written}` is relative, so the owner is "
+                          f"{entry.owner}", path=path,
+                          fix=f"write `{written[: -len(desc.domain) - 1]}` or `{written}.`"))
+    if not entry.default_owner:
+        if desc.naptr:
+            out.append(F.make("srv-naptr-only", f"{entry.owner} is not the default owner for "
+                              f"{entry.transport} ({expected}.{desc.domain}): only NAPTR-following "
+                              "clients reach it", path=path, record=record))
+        else:
+            out.append(F.make("srv-unreachable", f"{entry.owner} is not the default owner for "
+                              f"{entry.transport} and NAPTR is off: no client looks there",
+                              path=path))
+    return out
+
+
+def _target_rules(desc: Description, entry: Entry, known: set[str]) -> list[Finding]:
+    out: list[Finding] = []
+    dots = [t for t in entry.targets if t.host == "."]
+    real = [(i, t) for i, t in enumerate(entry.targets) if t.host != "."]
+    path = f"{entry.path}.targets"
+    if dots and real:
+        out.append(F.make("srv-dot-target-mixed", f"{entry.owner} lists '.' together with "
+                          f"{len(real)} real target(s)", path=path))
+    elif dots and desc.naptr:
+        out.append(F.make("naptr-to-disabled", f"the NAPTR for {entry.transport} points at "
+                          f"{entry.owner}, which says the service is not available",
+                          path=path, record=naptr_for(desc, entry).to_text()))
+    if len(entry.targets) > MAX_TARGETS:
+        out.append(F.make("srv-too-many-targets", f"{entry.owner} has {len(entry.targets)} targets",
+                          path=path))
+    seen: dict[tuple[int, int], int] = {}
+    secure = entry.owner.startswith("_sips.")
+    for i, target in real:
+        tpath, record = f"{path}[{i}]", srv_for(desc, entry, target).to_text()
+        if target.port == 0:
+            out.append(F.make("srv-port-zero", f"target {target.host} has port 0",
+                              path=f"{tpath}.port", record=record))
+        if (secure and target.port == 5060) or (not secure and target.port == 5061):
+            out.append(F.make("srv-port-swapped", f"port {target.port} on "
+                              f"{'a SIPS' if secure else 'a SIP'} owner ({entry.owner})",
+                              path=f"{tpath}.port", record=record))
+        pw = (target.priority, target.weight)
+        if pw in seen:
+            out.append(F.make("srv-equal-priority-weight", f"targets {seen[pw]} and {i} of "
+                              f"{entry.owner} share priority {pw[0]} and weight {pw[1]}: the order "
+                              "between them is random, which stateless proxies cannot repeat",
+                              path=tpath, record=record))
+        seen.setdefault(pw, i)
+        if not is_within(target.host, desc.zone_name) and target.host not in known:
+            out.append(F.make("srv-target-no-address", f"{target.host} is outside zone "
+                              f"{desc.zone_name} and no description gives its address",
+                              path=f"{tpath}.host", record=record))
+    return out
+
+
+def _websocket_rule(desc: Description, entry: Entry) -> list[Finding]:
+    if entry.transport not in ("ws", "wss"):
+        return []
+    return [F.make("srv-websocket", f"{entry.transport} published at {entry.owner}",
+                   path=f"{entry.path}.transport")]
+
+
+def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
+    """SPEC C3: entries naming the same owner must agree; `disabled` may not collide with them."""
+    out: list[Finding] = []
+    first: dict[str, Entry] = {}
+    naptrs: dict[tuple, Entry] = {}
+    for entry in entries:
+        if entry.owner is None:
+            continue
+        prior = first.setdefault(entry.owner, entry)
+        if prior is not entry and set(prior.targets) != set(entry.targets):
+            out.append(F.make("srv-owner-conflict", f"{entry.owner} is given different targets in "
+                              f"{prior.path} and {entry.path}", path=f"{entry.path}.targets"))
+        key = (entry.order, entry.preference, entry.service, entry.owner)
+        if desc.naptr and naptrs.setdefault(key, entry) is not entry:
+            out.append(F.make("naptr-duplicate", f"{entry.path} repeats {naptrs[key].path}",
+                              path=entry.path, record=naptr_for(desc, entry).to_text()))
+    for i, (transport, owner) in enumerate(desc.disabled_owners()):
+        if owner in first:
+            out.append(F.make("srv-owner-conflict", f"{transport} is disabled, but "
+                              f"{first[owner].path} publishes targets at {owner}",
+                              path=f"disabled[{desc.disabled.index(transport)}]"))
+    return out
+
+
+# --- NAPTR set as a whole -------------------------------------------------------------------------
+
+def _naptr_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
+    out: list[Finding] = []
+    services = {e.service for e in entries}
+    missing = [s for s in SIP_BASELINE if s not in services]
+    if missing:
+        out.append(F.make("naptr-missing-service", f"NAPTR at {desc.domain} has no "
+                          f"{', '.join(missing)}: clients that use those transports fall back "
+                          "or fail", path="sip"))
+    secure = [e for e in entries if TRANSPORTS[e.transport].secure]
+    plain = [e for e in entries if not TRANSPORTS[e.transport].secure]
+    if secure and plain:
+        best_secure = min(secure, key=lambda e: e.order)
+        best_plain = min(plain, key=lambda e: e.order)
+        if best_secure.order >= best_plain.order:
+            out.append(F.make("sips-not-first", f"SIPS order {best_secure.order} "
+                              f"({best_secure.transport}) is not lower than SIP order "
+                              f"{best_plain.order} ({best_plain.transport})",
+                              path=f"{best_secure.path}.order",
+                              record=naptr_for(desc, best_secure).to_text()))
+    by_rank: dict[tuple[int, int], list[Entry]] = defaultdict(list)
+    for entry in entries:
+        by_rank[(entry.order, entry.preference)].append(entry)
+    for (order, pref), group in by_rank.items():
+        transports = sorted({e.transport for e in group})
+        if len(transports) > 1:
+            later = group[-1]
+            out.append(F.make("naptr-order-tie", f"{' and '.join(transports)} share order {order} "
+                              f"and preference {pref}", path=f"{later.path}.order",
+                              record=naptr_for(desc, later).to_text()))
+    return out
+
+
+# --- across files -------------------------------------------------------------------------------
+
+def lint_estate(items: list[tuple[str, Description]]) -> list[tuple[str, Finding]]:
+    """Findings that need every description: (file, finding) pairs, the file they belong to."""
+    out: list[tuple[str, Finding]] = []
+    out += _duplicate_domains(items)
+    out += _host_conflicts(items)
+    out += _shared_owner_conflicts(items)
+    return out
+
+
+def _duplicate_domains(items) -> list[tuple[str, Finding]]:
+    first: dict[str, str] = {}
+    out = []
+    for file, desc in items:
+        other = first.setdefault(desc.domain, file)
+        if other != file:
+            out.append((file, F.make("domain-duplicate", f"{desc.domain} is also described in "
+                                     f"{other}", path="domain")))
+    return out
+
+
+def _host_conflicts(items) -> list[tuple[str, Finding]]:
+    first: dict[str, tuple[str, frozenset, int]] = {}
+    out = []
+    for file, desc in items:
+        for host, addresses in desc.hosts.items():
+            mine = (file, frozenset(addresses), desc.ttl)
+            other = first.setdefault(host, mine)
+            if other[0] != file and other[1:] != mine[1:]:
+                out.append((file, F.make("host-conflict", f"{host} has addresses "
+                                         f"{sorted(mine[1])} (TTL {mine[2]}) here but "
+                                         f"{sorted(other[1])} (TTL {other[2]}) in {other[0]}",
+                                         path=f"hosts[{host!r}]")))
+    return out
+
+
+def _shared_owner_conflicts(items) -> list[tuple[str, Finding]]:
+    first: dict[str, tuple[str, frozenset]] = {}
+    out = []
+    for file, desc in items:
+        for entry in desc.entries():
+            if entry.owner is None:
+                continue
+            mine = frozenset(srv_for(desc, entry, t).key() for t in entry.targets)
+            other = first.setdefault(entry.owner, (file, mine))
+            if other[0] != file and other[1] != mine:
+                out.append((file, F.make("srv-owner-conflict", f"{entry.owner} is also published "
+                                         f"by {other[0]} with different targets or TTL",
+                                         path=f"{entry.path}.srv")))
+    return out
+
+
+def known_hosts(descriptions: Iterable[Description]) -> set[str]:
+    return {host for desc in descriptions for host in desc.hosts}
