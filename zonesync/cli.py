@@ -217,6 +217,21 @@ def _print_resolution(result, trace: bool) -> None:
         click.echo(f"error: {result.error}", err=True)
 
 
+# --- rules ----------------------------------------------------------------------------------
+
+@cli.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rules_cmd(as_json: bool) -> None:
+    """List every finding zonesync reports: id, severity, source, fix."""
+    from .findings import RULES
+    if as_json:
+        _emit_json([{"id": r.id, "severity": r.severity, "rfc": r.rfc or None, "title": r.title,
+                     "fix": r.fix} for r in RULES.values()])
+        return
+    for rule in RULES.values():
+        click.echo(f"{rule.id:32} {rule.severity:8} {rule.title}" + (f" ({rule.rfc})" if rule.rfc else ""))
+
+
 # --- plumbing -------------------------------------------------------------------------------
 
 def _fail(message: str, code: int = 2):
