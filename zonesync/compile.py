@@ -28,6 +28,18 @@ def srv_for(desc: Description, entry: Entry, target: EntryTarget) -> Record:
                   Srv(target.priority, target.weight, target.port, fqdn(target.host)))
 
 
+def unavailable_srv(desc: Description, owner: str) -> Record:
+    """RFC 2782: ``owner SRV 0 0 0 .`` — the service is decidedly not available there."""
+    return Record(fqdn(owner), desc.ttl, "SRV", Srv(0, 0, 0, "."))
+
+
+def entry_record(desc: Description, entry: Entry) -> Record:
+    """The record a reader knows an entry by: its NAPTR, or its first SRV when NAPTR is off."""
+    if desc.naptr:
+        return naptr_for(desc, entry)
+    return srv_for(desc, entry, entry.targets[0])
+
+
 def naptr_records(desc: Description) -> list[Record]:
     if not desc.naptr:
         return []
@@ -40,7 +52,7 @@ def srv_records(desc: Description) -> list[Record]:
         if entry.owner:
             out += [srv_for(desc, entry, t) for t in entry.targets]
     for _transport, owner in desc.disabled_owners():
-        out.append(Record(fqdn(owner), desc.ttl, "SRV", Srv(0, 0, 0, ".")))
+        out.append(unavailable_srv(desc, owner))
     return out
 
 

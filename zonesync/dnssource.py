@@ -6,10 +6,20 @@ runs against compiled records (pure, property-testable) and against authoritativ
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Protocol
 
-from .records import Record
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+from .records import Record, from_rrset
 
 Status = Literal["ok", "nodata", "nxdomain", "servfail", "timeout", "refused"]
 
@@ -69,3 +79,145 @@ class MemorySource:
         if cname:
             return Answer("ok", (), cname=str(cname[0].value))
         return Answer("nodata" if name in self._names else "nxdomain")
+
+
+# --- live servers -------------------------------------------------------------------------------
+
+EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 default: no fragmentation on common paths
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``"host[:port]"`` → (IP address, port). IPv6 is ``"[::1]:5353"`` or bare ``"::1"``;
+    the port defaults to 53. Raises ValueError with a clear message."""
+    raw = text.strip() if isinstance(text, str) else ""
+    if not raw:
+        raise ValueError("empty nameserver: expected an IP address, optionally with :port")
+    host, port = raw, "53"
+    if raw.startswith("["):
+        host, sep, rest = raw[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"nameserver {raw!r}: expected [IPv6]:port, e.g. [::1]:5353")
+        port = rest[1:] if rest else "53"
+    elif raw.count(":") == 1:
+        host, port = raw.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"nameserver {raw!r}: {host!r} is not an IP address "
+                         "(write host[:port], IPv6 as [::1]:5353)") from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"nameserver {raw!r}: port {port!r} is not a number in 1–65535")
+    return str(address), int(port)
+
+
+def system_nameservers(path: str = "/etc/resolv.conf") -> list[str]:
+    """The ``nameserver`` lines of a resolv.conf (glibc's 127.0.0.1 when there are none)."""
+    servers = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 2 and fields[0] == "nameserver":
+                    servers.append(fields[1] if ":" not in fields[1] else f"[{fields[1]}]")
+    except OSError:
+        pass
+    return servers or ["127.0.0.1"]
+
+
+@dataclass
+class LiveSource:
+    """Answers from DNS servers over the network (dnspython): UDP with EDNS0 (payload 1232),
+    TCP when the answer is truncated. Each server is tried in turn, ``1 + retries`` rounds;
+    the first definite answer (ok, nodata, nxdomain) wins. ``None`` → /etc/resolv.conf."""
+
+    nameservers: list[str] | None = None
+    timeout: float = 2.0
+    retries: int = 2
+    servers: list[tuple[str, int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = self.nameservers if self.nameservers is not None else system_nameservers()
+        if not names:
+            raise ValueError("LiveSource needs at least one nameserver")
+        self.servers = [parse_nameserver(name) for name in names]
+
+    def query(self, name: str, rtype: str) -> Answer:
+        failures: list[Answer] = []
+        for _round in range(1 + max(0, self.retries)):
+            for host, port in self.servers:
+                answer = self._query_one(name, rtype, host, port)
+                if not answer.indeterminate:
+                    return answer
+                failures.append(answer)
+        last = failures[-1]
+        detail = "; ".join(dict.fromkeys(f.detail for f in failures))
+        return Answer(last.status, detail=detail)
+
+    def _query_one(self, name: str, rtype: str, host: str, port: int) -> Answer:
+        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        request = dns.message.make_query(name, rtype, use_edns=0, payload=EDNS_PAYLOAD)
+        try:
+            response = dns.query.udp(request, host, timeout=self.timeout, port=port,
+                                     ignore_unexpected=True)
+            if response.flags & dns.flags.TC:
+                response = dns.query.tcp(request, host, timeout=self.timeout, port=port)
+        except dns.exception.Timeout:
+            return Answer("timeout", detail=f"no answer from {where} in {self.timeout:g}s")
+        except (OSError, dns.exception.DNSException) as exc:
+            return Answer("timeout", detail=f"{where}: {exc.__class__.__name__}: {exc}")
+        return answer_from_message(response, name, rtype, where)
+
+
+_RCODES = {dns.rcode.NXDOMAIN: "nxdomain", dns.rcode.SERVFAIL: "servfail",
+           dns.rcode.REFUSED: "refused"}
+
+
+def answer_from_message(response: dns.message.Message, name: str, rtype: str,
+                        where: str = "") -> Answer:
+    """A DNS response as an Answer: rcode mapped, CNAME chain in the answer followed."""
+    rcode = response.rcode()
+    qname = dns.name.from_text(name)
+    qtype = dns.rdatatype.from_text(rtype)
+    records, cname = _follow_chain(response, qname, qtype)
+    if rcode != dns.rcode.NOERROR and not (cname and rcode == dns.rcode.NXDOMAIN):
+        status = _RCODES.get(rcode, "servfail")
+        detail = "" if status == "nxdomain" else f"{where}: {dns.rcode.to_text(rcode)}"
+        return Answer(status, detail=detail)  # type: ignore[arg-type]
+    if records or cname:
+        return Answer("ok", tuple(records), cname=cname)
+    if _is_referral(response):
+        return Answer("refused", detail=f"{where}: referral, not authoritative for {name}")
+    return Answer("nodata")
+
+
+def _follow_chain(response: dns.message.Message, qname: dns.name.Name,
+                  qtype: int) -> tuple[list[Record], str | None]:
+    """Records of ``qtype`` at the end of the CNAME chain starting at ``qname``, and the first
+    CNAME target (None when ``qname`` is not an alias)."""
+    first: str | None = None
+    current, seen = qname, set()
+    while current not in seen:
+        seen.add(current)
+        rrset = _find(response, current, qtype)
+        if rrset is not None:
+            return from_rrset(rrset), first
+        alias = _find(response, current, dns.rdatatype.CNAME)
+        if alias is None or qtype == dns.rdatatype.CNAME:
+            break
+        current = alias[0].target
+        first = first or current.to_text().lower()
+    return [], first
+
+
+def _find(response: dns.message.Message, name: dns.name.Name, rdtype: int):
+    for rrset in response.answer:
+        if rrset.name == name and rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN:
+            return rrset
+    return None
+
+
+def _is_referral(response: dns.message.Message) -> bool:
+    aa = bool(response.flags & dns.flags.AA)
+    has_ns = any(r.rdtype == dns.rdatatype.NS for r in response.authority)
+    has_soa = any(r.rdtype == dns.rdatatype.SOA for r in response.authority)
+    return not aa and has_ns and not has_soa

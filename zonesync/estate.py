@@ -50,6 +50,11 @@ class Estate:
         for loaded in self.files:
             if Path(loaded.file).resolve() == Path(domain_or_file).resolve():
                 return loaded
+        for loaded in self.files:
+            # A file that does not load has no domain; zones/<domain>.yaml still names it, so
+            # `compile <domain>` shows that file's errors instead of "no description".
+            if loaded.description is None and _stem(loaded.file) in (wanted, _unicode(wanted)):
+                return loaded
         return None
 
     def zones(self) -> dict[str, list[Description]]:
@@ -61,6 +66,10 @@ class Estate:
 
     def zone_records(self) -> dict[str, frozenset[Record]]:
         return {zone: compile_zone(descs) for zone, descs in self.zones().items()}
+
+
+def _stem(file: str) -> str:
+    return Path(file).stem.lower().rstrip(".")
 
 
 def _unicode(name: str) -> str:
@@ -76,7 +85,7 @@ def check_file(loaded: Loaded, known: set[str]) -> None:
     desc = loaded.description
     if desc is None:
         return
-    stem = Path(loaded.file).stem.lower().rstrip(".")
+    stem = _stem(loaded.file)
     if Path(loaded.file).suffix in (".yaml", ".yml") and stem not in (desc.domain, _unicode(desc.domain)):
         loaded.findings.append(loaded.locate(F.make(
             "file-name-mismatch", f"the file describes {desc.domain}", path="domain",
@@ -85,7 +94,12 @@ def check_file(loaded: Loaded, known: set[str]) -> None:
 
 
 def check(files: list[Loaded]) -> Estate:
-    """Lint loaded files, each alone and all together."""
+    """Lint loaded files, each alone and all together.
+
+    Checking again (the CLI re-checks the zones dir together with a file from elsewhere) replaces
+    the earlier lint findings instead of adding a second copy of each."""
+    for loaded in files:
+        _forget_lint(loaded)
     descs = [f.description for f in files if f.description]
     known = known_hosts(descs)
     for loaded in files:
@@ -98,14 +112,24 @@ def check(files: list[Loaded]) -> Estate:
     return Estate(files)
 
 
+def _forget_lint(loaded: Loaded) -> None:
+    if loaded.loaded_findings is None:
+        loaded.loaded_findings = len(loaded.findings)
+    else:
+        del loaded.findings[loaded.loaded_findings:]
+
+
 def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
     """Load and lint every description file under ``paths`` (files or directories)."""
     return check([load_file(p, _shown(p)) for p in description_files(paths)])
 
 
 def _shown(path: Path) -> str:
-    """Paths as the user will recognise them: relative to the working directory when inside it."""
+    """Paths as the user will recognise them: relative to the working directory when inside it.
+
+    Symlinks are not resolved: zones/acme.example.yaml linking elsewhere is still reported (and
+    its name checked against its domain) as zones/acme.example.yaml."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
     except ValueError:
         return str(path)

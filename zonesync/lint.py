@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from . import findings as F
-from .compile import naptr_for, srv_for
+from .compile import entry_record, naptr_for, srv_for, unavailable_srv
 from .findings import Finding
 from .model import TRANSPORTS, Description, Entry
 from .names import is_within
@@ -52,7 +52,7 @@ def _zone_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
                               path=f"{entry.path}.srv"))
         elif not is_within(entry.owner, zone):
             out.append(F.make("srv-owner-outside-zone", f"{entry.owner} is not inside zone {zone}",
-                              path=f"{entry.path}.srv"))
+                              path=f"{entry.path}.srv", record=entry_record(desc, entry).to_text()))
     return out
 
 
@@ -69,7 +69,7 @@ def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
     labels = entry.owner.split(".")
     prefix = ".".join(labels[:2])
     path, out = f"{entry.path}.srv", []
-    record = naptr_for(desc, entry).to_text() if desc.naptr else None
+    record = entry_record(desc, entry).to_text()
     expected = TRANSPORTS[entry.transport].owner
     if prefix == "_sips._udp":
         out.append(F.make("sips-over-udp", f"SRV owner {entry.owner} offers SIPS over UDP",
@@ -84,7 +84,7 @@ def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
     written = desc.sip[entry.index].srv
     if written and not written.endswith(".") and entry.owner.endswith(f".{desc.domain}.{desc.domain}"):
         out.append(F.make("srv-owner-doubled", f"`{written}` is relative, so the owner is "
-                          f"{entry.owner}", path=path,
+                          f"{entry.owner}", path=path, record=record,
                           fix=f"write `{written[: -len(desc.domain) - 1]}` or `{written}.`"))
     if not entry.default_owner:
         if desc.naptr:
@@ -94,7 +94,7 @@ def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
         else:
             out.append(F.make("srv-unreachable", f"{entry.owner} is not the default owner for "
                               f"{entry.transport} and NAPTR is off: no client looks there",
-                              path=path))
+                              path=path, record=record))
     return out
 
 
@@ -105,14 +105,15 @@ def _target_rules(desc: Description, entry: Entry, known: set[str]) -> list[Find
     path = f"{entry.path}.targets"
     if dots and real:
         out.append(F.make("srv-dot-target-mixed", f"{entry.owner} lists '.' together with "
-                          f"{len(real)} real target(s)", path=path))
+                          f"{len(real)} real target(s)", path=path,
+                          record=srv_for(desc, entry, dots[0]).to_text()))
     elif dots and desc.naptr:
         out.append(F.make("naptr-to-disabled", f"the NAPTR for {entry.transport} points at "
                           f"{entry.owner}, which says the service is not available",
                           path=path, record=naptr_for(desc, entry).to_text()))
     if len(entry.targets) > MAX_TARGETS:
         out.append(F.make("srv-too-many-targets", f"{entry.owner} has {len(entry.targets)} targets",
-                          path=path))
+                          path=path, record=entry_record(desc, entry).to_text()))
     seen: dict[tuple[int, int], int] = {}
     secure = entry.owner.startswith("_sips.")
     for i, target in real:
@@ -142,7 +143,7 @@ def _websocket_rule(desc: Description, entry: Entry) -> list[Finding]:
     if entry.transport not in ("ws", "wss"):
         return []
     return [F.make("srv-websocket", f"{entry.transport} published at {entry.owner}",
-                   path=f"{entry.path}.transport")]
+                   path=f"{entry.path}.transport", record=entry_record(desc, entry).to_text())]
 
 
 def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
@@ -155,8 +156,10 @@ def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
             continue
         prior = first.setdefault(entry.owner, entry)
         if prior is not entry and set(prior.targets) != set(entry.targets):
+            odd = [t for t in entry.targets if t not in prior.targets] or list(entry.targets)
             out.append(F.make("srv-owner-conflict", f"{entry.owner} is given different targets in "
-                              f"{prior.path} and {entry.path}", path=f"{entry.path}.targets"))
+                              f"{prior.path} and {entry.path}", path=f"{entry.path}.targets",
+                              record=srv_for(desc, entry, odd[0]).to_text()))
         key = (entry.order, entry.preference, entry.service, entry.owner)
         if desc.naptr and naptrs.setdefault(key, entry) is not entry:
             out.append(F.make("naptr-duplicate", f"{entry.path} repeats {naptrs[key].path}",
@@ -165,7 +168,8 @@ def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
         if owner in first:
             out.append(F.make("srv-owner-conflict", f"{transport} is disabled, but "
                               f"{first[owner].path} publishes targets at {owner}",
-                              path=f"disabled[{desc.disabled.index(transport)}]"))
+                              path=f"disabled[{desc.disabled.index(transport)}]",
+                              record=unavailable_srv(desc, owner).to_text()))
     return out
 
 
@@ -241,19 +245,29 @@ def _host_conflicts(items) -> list[tuple[str, Finding]]:
 
 
 def _shared_owner_conflicts(items) -> list[tuple[str, Finding]]:
+    """C3/C4 across files: one owner in a zone is one RRset, whichever files publish it."""
     first: dict[str, tuple[str, frozenset]] = {}
     out = []
     for file, desc in items:
-        for entry in desc.entries():
-            if entry.owner is None:
-                continue
-            mine = frozenset(srv_for(desc, entry, t).key() for t in entry.targets)
-            other = first.setdefault(entry.owner, (file, mine))
+        for path, owner, records in _srv_sets(desc):
+            mine = frozenset(r.key() for r in records)
+            other = first.setdefault(owner, (file, mine))
             if other[0] != file and other[1] != mine:
-                out.append((file, F.make("srv-owner-conflict", f"{entry.owner} is also published "
+                odd = [r for r in records if r.key() not in other[1]] or records
+                out.append((file, F.make("srv-owner-conflict", f"{owner} is also published "
                                          f"by {other[0]} with different targets or TTL",
-                                         path=f"{entry.path}.srv")))
+                                         path=path, record=odd[0].to_text())))
     return out
+
+
+def _srv_sets(desc: Description):
+    """(path, owner, records) of every SRV RRset a description publishes, `disabled` included
+    (a '.' from one file and real targets from another would merge into one broken RRset)."""
+    for entry in desc.entries():
+        if entry.owner is not None:
+            yield f"{entry.path}.srv", entry.owner, [srv_for(desc, entry, t) for t in entry.targets]
+    for transport, owner in desc.disabled_owners():
+        yield f"disabled[{desc.disabled.index(transport)}]", owner, [unavailable_srv(desc, owner)]
 
 
 def known_hosts(descriptions: Iterable[Description]) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from . import findings as F
+from . import names
 from .findings import Finding
 from .model import Description, SipEntry, Target
 
@@ -33,14 +35,15 @@ class Loaded:
     description: Description | None
     findings: list[Finding] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
+    loaded_findings: int | None = None   # how many findings loading gave, once lint has run
 
     def line_of(self, path: str) -> int | None:
-        """The line of ``path`` or of its nearest parent that has one."""
+        """The line of ``path`` or of its nearest parent that has one (the document's, at worst)."""
         while path:
             if path in self.lines:
                 return self.lines[path]
             path = _parent(path)
-        return None
+        return self.lines.get("")
 
     def locate(self, finding: Finding) -> Finding:
         return finding.located(self.file, self.line_of(finding.path))
@@ -49,7 +52,7 @@ class Loaded:
 def format_path(loc: Iterable[Any]) -> str:
     """('sip', 0, 'targets', 1, 'port') → 'sip[0].targets[1].port'; odd keys are quoted."""
     out = ""
-    for part in loc:
+    for part in _keys_as_text(tuple(loc)):
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and part.replace("_", "").replace("-", "").isalnum():
@@ -57,6 +60,14 @@ def format_path(loc: Iterable[Any]) -> str:
         else:
             out += f"[{str(part)!r}]"
     return out
+
+
+def _keys_as_text(loc: tuple) -> tuple:
+    """pydantic marks a bad mapping key as (…, key, '[key]'): the key is the place, and a
+    number there is a YAML key (``5:``), not a list index, so it is written as the text it was."""
+    if len(loc) >= 2 and loc[-1] == "[key]":
+        return loc[:-2] + (str(loc[-2]),)
+    return loc
 
 
 def _parent(path: str) -> str:
@@ -68,7 +79,11 @@ def _parent(path: str) -> str:
 
 def read_text(path: Path, shown: str) -> tuple[str | None, list[Finding]]:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device would block or never end; a directory is not a description.
+            return None, [F.make("file-unreadable", "not a regular file", file=shown)]
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             return None, [F.make("file-too-large",
                                  f"the file is {size:,} bytes; descriptions may be at most "
@@ -94,43 +109,89 @@ def decode(data: bytes, shown: str) -> tuple[str | None, list[Finding]]:
 # --- text → data + line map ---------------------------------------------------------------------
 
 class _TooBig(Exception):
-    pass
+    """Raised inside the walk; ``top`` is the top-level key being expanded (where to look)."""
+
+    def __init__(self, why: str, top: str, line: int | None):
+        super().__init__(why)
+        self.why, self.top, self.line = why, top, line
 
 
 def parse_yaml(text: str, shown: str) -> tuple[Any, dict[str, int], list[Finding]]:
     """YAML text → (data, {field path: line}, findings). Duplicate keys are errors."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)   # already checks the characters: may raise ReaderError
         node = loader.get_single_node()
         if node is None:
             return None, {}, [F.make("file-empty", "the file is empty", file=shown, line=1)]
         lines: dict[str, int] = {}
         problems: list[Finding] = []
-        _walk(node, (), lines, problems, shown, [0])
+        _walk(node, (), lines, problems, shown, [0], set())
         if problems:
             return None, lines, problems
-        return loader.construct_document(node), lines, []
+        data = loader.construct_document(node)
+        if data is None:   # `~` or `null`: a document, but no description in it
+            return None, lines, [F.make("file-empty", "the file holds only null", file=shown,
+                                        line=node.start_mark.line + 1)]
+        return data, lines, []
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         return None, {}, [F.make("yaml-syntax", what or "invalid YAML", file=shown,
-                                 line=mark.line + 1 if mark else None)]
+                                 line=_error_line(exc, text))]
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        return None, {}, [F.make("yaml-syntax", f"character U+{exc.character:04X} is not allowed "
+                                 "in YAML text", file=shown, line=line)]
     except yaml.YAMLError as exc:
         return None, {}, [F.make("yaml-syntax", str(exc), file=shown)]
-    except _TooBig:
-        return None, {}, [F.make("file-too-large", f"the YAML expands to more than {MAX_NODES:,} "
-                                 "values (aliases?)", file=shown)]
+    except _TooBig as exc:
+        return None, {}, [F.make("file-too-large", exc.why, file=shown, line=exc.line,
+                                 path=exc.top)]
+    except RecursionError:
+        # [[[[… thousands deep: PyYAML's parser recurses once per level. Where it gave up is
+        # where the reader stands.
+        return None, {}, [F.make("file-too-large", "the YAML nests too deeply", file=shown,
+                                 line=loader.line + 1 if loader else None)]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
+    """Where to send the reader. A bracket or quote left open is found only at the end of the
+    file, past its last line: then the place it was opened (the context) is the useful one,
+    and no line is ever past the last line that holds text."""
+    problem, context = exc.problem_mark, exc.context_mark
+    mark = problem or context
+    if problem is not None and context is not None and problem.index >= len(text.rstrip()):
+        mark = context
+    if mark is None:
+        return None
+    return max(1, min(mark.line + 1, len(text.rstrip().splitlines())))
+
+
+def _top(loc: tuple, lines: dict[str, int]) -> tuple[str, int]:
+    top = format_path(loc[:1])
+    return top, lines.get(top, 1)
 
 
 def _walk(node, loc: tuple, lines: dict[str, int], problems: list[Finding], shown: str,
-          count: list[int]) -> None:
+          count: list[int], open_nodes: set[int]) -> None:
+    """Record the line of every path; flag duplicate keys; refuse alias bombs and cycles.
+
+    Aliases share nodes, so the walk visits what construction would build: ``count`` stops a
+    "billion laughs" expansion, ``open_nodes`` (the nodes being walked) an alias inside itself.
+    An alias's node carries the anchor's line, so both report the top-level key being walked."""
     count[0] += 1
     if count[0] > MAX_NODES:
-        raise _TooBig()
+        raise _TooBig(f"the YAML expands to more than {MAX_NODES:,} values (aliases?)",
+                      *_top(loc, lines))
+    if id(node) in open_nodes:
+        raise _TooBig("an alias refers to the collection that contains it, endlessly",
+                      *_top(loc, lines))
     path = format_path(loc)
     lines.setdefault(path, node.start_mark.line + 1)
+    open_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -143,10 +204,11 @@ def _walk(node, loc: tuple, lines: dict[str, int], problems: list[Finding], show
                                        path=format_path(loc + (key,))))
             seen[key] = line
             lines[format_path(loc + (key,))] = line
-            _walk(value_node, loc + (key,), lines, problems, shown, count)
+            _walk(value_node, loc + (key,), lines, problems, shown, count, open_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, loc + (i,), lines, problems, shown, count)
+            _walk(item, loc + (i,), lines, problems, shown, count, open_nodes)
+    open_nodes.discard(id(node))
 
 
 # --- data → Description -------------------------------------------------------------------------
@@ -184,11 +246,11 @@ def schema_findings(error: ValidationError) -> list[Finding]:
     """pydantic's errors as zonesync findings: ids, plain words and a fix for each."""
     out = []
     for err in error.errors(include_url=False):
-        loc, kind = tuple(err["loc"]), err["type"]
+        loc, kind = _error_loc(err), err["type"]
         path = format_path(loc)
         if kind in F.RULES:
             out.append(F.make(kind, err["msg"], path=path))
-        elif kind == "extra_forbidden":
+        elif kind in ("extra_forbidden", "invalid_key"):
             out.append(_unknown_key(loc, path))
         elif kind == "missing":
             out.append(F.make("schema-missing", f"`{loc[-1]}` is required", path=path))
@@ -207,6 +269,18 @@ def schema_findings(error: ValidationError) -> list[Finding]:
         else:
             out.append(F.make("schema-type", err["msg"], path=path))
     return out
+
+
+def _error_loc(err: dict) -> tuple:
+    """Where an error is. A model-level check names its field in ``ctx['key']`` (pydantic
+    would place it at the whole document); a key YAML read as a number is still a key."""
+    loc = tuple(err["loc"])
+    key = (err.get("ctx") or {}).get("key")
+    if key is not None:
+        return loc + (key,)
+    if err["type"] == "invalid_key" and loc:
+        return loc[:-1] + (str(loc[-1]),)
+    return loc
 
 
 def _unknown_key(loc: tuple, path: str) -> Finding:
@@ -230,7 +304,25 @@ def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None) ->
         loaded.description = Description.model_validate(data)
     except ValidationError as exc:
         loaded.findings.extend(loaded.locate(f) for f in schema_findings(exc))
+    else:
+        _alias_host_lines(data, loaded.lines)
     return loaded
+
+
+def _alias_host_lines(data: dict, lines: dict[str, int]) -> None:
+    """Lint names a host by its canonical name (``hosts['sip.xn--e1afmkfd.xn--p1ai']``) while the
+    line map knows the key as written (``hosts['SIP.пример.рф']``): give both the same line."""
+    hosts = data.get("hosts")
+    if not isinstance(hosts, dict):
+        return
+    for written in hosts:
+        try:
+            canonical = names.host_name(written)
+        except names.NameProblem:
+            continue
+        line = lines.get(format_path(("hosts", str(written))))
+        if line is not None:
+            lines.setdefault(format_path(("hosts", canonical)), line)
 
 
 def load_file(path: str | os.PathLike, shown: str | None = None) -> Loaded:
@@ -249,12 +341,19 @@ def load_text(text: str, shown: str = "<input>") -> Loaded:
     return validate_data(data, shown, lines)
 
 
+def _listed(path: Path) -> bool:
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
 def description_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files named by ``paths``: a directory contributes its *.yaml/*.yml files, sorted."""
+    """Files named by ``paths``: a directory contributes its *.yaml/*.yml files, sorted.
+
+    Anything so named that is not a directory is listed, even a dangling symlink: skipping it
+    silently would drop a description from the estate; reading it reports file-unreadable."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and f.is_file()))
+            out.extend(sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and _listed(f)))
         else:
             out.append(p)
     return out

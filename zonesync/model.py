@@ -86,6 +86,25 @@ def _one_or_many(value: Any) -> Any:
 Addresses = Annotated[list[AddressText], BeforeValidator(_one_or_many), Field(min_length=1)]
 
 
+def _distinct_hosts(value: Any) -> Any:
+    """`SIP.acme.example` and `sip.acme.example.` are one name: as two `hosts` keys, one of them
+    would vanish when the keys are normalised, taking its addresses with it without a word."""
+    if not isinstance(value, dict):
+        return value
+    seen: dict[str, Any] = {}
+    for written in value:
+        try:
+            name = names.host_name(written)
+        except names.NameProblem:
+            continue   # reported by the key's own validation
+        if name in seen:
+            raise PydanticCustomError(
+                "yaml-duplicate-key", "`{first}` and `{second}` are the same name ({name})",
+                {"first": seen[name], "second": written, "name": name, "key": str(written)})
+        seen[name] = written
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -112,7 +131,8 @@ class Description(_Strict):
     providers: list[ProviderName] | None = None
     naptr: bool = True
     adopt: bool = False
-    hosts: dict[HostName, Addresses] = Field(default_factory=dict)
+    hosts: Annotated[dict[HostName, Addresses], BeforeValidator(_distinct_hosts)] = Field(
+        default_factory=dict)
     sip: list[SipEntry] = Field(default_factory=list)
     disabled: list[Transport] = Field(default_factory=list)
 
@@ -120,7 +140,8 @@ class Description(_Strict):
     def _something_to_publish(self) -> "Description":
         if not self.sip and not self.disabled:
             raise PydanticCustomError(
-                "schema-missing", "a description needs at least one `sip` entry (or `disabled:` transports)")
+                "schema-missing", "a description needs at least one `sip` entry (or `disabled:` "
+                "transports)", {"key": "sip"})
         return self
 
     @property

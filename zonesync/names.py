@@ -79,7 +79,8 @@ def host_name(text: str, *, allow_single_label: bool = False) -> str:
     """A host or domain name in canonical form, or NameProblem."""
     if not isinstance(text, str):
         raise NameProblem("name-invalid", f"{text!r} is not a name")
-    if is_address(text):
+    if is_address(text.strip().removesuffix(".")):
+        # "192.0.2.10." is no better: an all-numeric name is an address to every reader.
         raise NameProblem("srv-target-is-address", f"{text!r} is an IP address, not a name")
     name = to_ascii(text)
     _check_labels(name, text, service_labels=False)
