@@ -16,23 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT, cli
 from zonesync import estate
 from zonesync.compile import compile_description, compile_zone, to_zone_text
 from zonesync.records import keys, parse_record, parse_records, rrsets
 
-ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-ZONESYNC = Path(sys.executable).parent / "zonesync"
 NAMES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
 
 RU = "\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444"     # пример.рф
 RU_ACE = "xn--e1afmkfd.xn--p1ai"
 
 
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ZONESYNC_DEBUG", "ZONESYNC_ZONES")}
-    return subprocess.run([str(ZONESYNC), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
 
 
 def golden(name: str) -> set[tuple]:
@@ -423,3 +418,15 @@ def test_named_checkzone_really_checks(checkzone, tmp_path: Path):
     with pytest.raises(AssertionError):
         check_zone(checkzone, tmp_path, "x.example",
                    "x.example. 3600 IN CNAME y.example.\n")
+
+
+def test_compile_refuses_when_a_neighbour_in_the_zone_has_errors(tmp_path: Path):
+    """A cross-file error (one host, two addresses) lands on one file, but it makes the whole
+    zone's records unsure: compiling either description is refused, naming the conflict."""
+    (tmp_path / "voice.corp.example.yaml").write_text(VOICE)
+    (tmp_path / "fax.corp.example.yaml").write_text(FAX.replace("sbc.corp.example: [192.0.2.20]",
+                                                                "sbc.corp.example: [192.0.2.99]"))
+    for domain in ("voice.corp.example", "fax.corp.example"):
+        run = cli("--zones", ".", "compile", domain, cwd=tmp_path)
+        assert run.returncode == 1 and run.stdout == "", (domain, run.stdout)
+        assert "[host-conflict]" in run.stderr and "Traceback" not in run.stderr

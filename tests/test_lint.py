@@ -9,16 +9,18 @@ YAML itself with a trailing ``#<`` comment, so no line number is written twice.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT, CLEAN, cli
 from zonesync import estate
 from zonesync.findings import RULES
 
 MARK = "#<"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- how a case is written to disk ------------------------------------------------------------
@@ -96,19 +98,6 @@ class Case:
 E, W = "error", "warning"
 F = "x.example.yaml"
 
-# A description with no findings at all: TLS first, then TCP, then UDP, default owners.
-CLEAN = """\
-domain: x.example
-hosts:
-  sip.x.example: [192.0.2.1]
-sip:
-  - transport: tls
-    targets: [{host: sip.x.example}]
-  - transport: tcp
-    targets: [{host: sip.x.example}]
-  - transport: udp
-    targets: [{host: sip.x.example}]
-"""
 
 
 def naptr(order, pref, service, owner, domain="x.example", ttl=3600):
@@ -350,6 +339,11 @@ CASES = [
                                "sip: #<\n")},
          good={F: "naptr: false\n" + CLEAN.replace(
              "sip:\n  - transport: tls\n    targets: [{host: sip.x.example}]\n", "sip:\n")}),
+    Case("no-tls-disabled", "naptr-missing-service", W, path="sip",
+         bad={F: CLEAN.replace("sip:\n  - transport: tls\n    targets: [{host: sip.x.example}]\n",
+                               "sip: #<\n")},
+         good={F: CLEAN.replace("sip:\n  - transport: tls\n    targets: [{host: sip.x.example}]\n",
+                                "sip:\n") + "disabled: [tls]\n"}),
     Case("second-udp", "srv-naptr-only", W, path="sip[3].srv",
          record=naptr(40, 50, "SIP+D2U", "_sip._udp.second.x.example"),
          bad={F: CLEAN + "  - transport: udp\n    srv: _sip._udp.second #<\n"
@@ -487,12 +481,12 @@ def test_zones_and_golden_examples_agree(name):
         (ROOT / "tests" / "golden" / f"{name}.yaml").read_text()
 
 
-def test_checking_twice_reports_each_finding_once(tmp_path: Path):
-    """The CLI re-checks the zones dir together with a file named from elsewhere."""
-    write(tmp_path, {F: CLEAN.replace("- transport: tls\n", "- transport: tls\n    order: 40\n"),
-                     "y.example.yaml": CLEAN})
-    first = estate.load_estate([tmp_path])
-    before = [f.to_json() for f in first.findings]
-    assert before      # sips-not-first, file-name-mismatch, domain-duplicate
-    again = estate.check(first.files)
-    assert [f.to_json() for f in again.findings] == before
+def test_a_file_from_outside_the_zones_dir_is_linted_with_it_once(tmp_path: Path):
+    """`compile FILE` lints FILE together with the zones dir: a clash between them is found,
+    and reported once, not once per check."""
+    zones = tmp_path / "zones"
+    write(zones, {F: CLEAN})
+    write(tmp_path, {"elsewhere.yaml": CLEAN})
+    run = cli("--zones", str(zones), "compile", str(tmp_path / "elsewhere.yaml"), cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.count("[domain-duplicate]") == 1, run.stderr

@@ -13,14 +13,9 @@ from zonesync.dnssource import LiveSource, MemorySource, parse_nameserver, syste
 from zonesync.records import keys, parse_records
 from zonesync.resolve import resolve
 
-try:
-    from tests.dnsservers import (EXTRA_ZONES, GOLDEN, BindServer, all_records, free_port,
-                                  golden_records, golden_zones, zone_text)
-    from tests.test_resolve import examples_table
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from dnsservers import (EXTRA_ZONES, GOLDEN, BindServer, all_records, free_port,
-                            golden_records, golden_zones, zone_text)
-    from test_resolve import examples_table
+from tests.dnsservers import (EXTRA_ZONES, GOLDEN, BindServer, all_records, free_port,
+                              golden_records, golden_zones, zone_text)
+from tests.test_resolve import examples_table
 
 pytestmark = pytest.mark.bind
 
@@ -171,10 +166,7 @@ def test_zone_text_rejects_records_outside_the_zone():
 
 
 def test_missing_binary_fails_under_ci_and_skips_elsewhere(monkeypatch):
-    try:
-        from tests.dnsservers import require_binary
-    except ImportError:
-        from dnsservers import require_binary
+    from tests.dnsservers import require_binary
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y no-such-pkg"):
         require_binary("no-such-binary-zonesync", "no-such-pkg")

@@ -18,24 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT, CLEAN, cli
 from zonesync import estate
 from zonesync.compile import compile_description
 
-ROOT = Path(__file__).resolve().parent.parent
-ZONESYNC = Path(sys.executable).parent / "zonesync"
 
-CLEAN = """\
-domain: x.example
-hosts:
-  sip.x.example: [192.0.2.1]
-sip:
-  - transport: tls
-    targets: [{host: sip.x.example}]
-  - transport: tcp
-    targets: [{host: sip.x.example}]
-  - transport: udp
-    targets: [{host: sip.x.example}]
-"""
 
 JSON_FILE_KEYS = {"file", "domain", "valid", "findings"}
 JSON_FINDING_KEYS = {"rule", "severity", "file", "line", "path", "message", "fix", "rfc", "record"}
@@ -56,10 +43,6 @@ def line_with(content, marker: str = "#<") -> int:
     raise AssertionError(f"no {marker!r} in the case")
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ZONESYNC_DEBUG", "ZONESYNC_ZONES")}
-    return subprocess.run([str(ZONESYNC), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -164,6 +147,9 @@ CASES = [
     *[Case(f"port={value}", entry(f"{{host: sip.x.example, port: {value}}} #<"),
            (Expect("schema-type", "sip[0].targets[0].port"),))
       for value in ('"5060"', "5060.5", "5060.0", "true")],
+    *[Case(f"yaml11-int={value}", entry(f"{{host: sip.x.example, port: {value}}} #<"),
+           (Expect("schema-type", "sip[0].targets[0].port"),))
+      for value in ("05060", "1:30")],
     Case("ipv4-target", entry("{host: 192.0.2.10} #<"),
          (Expect("srv-target-is-address", "sip[0].targets[0].host"),)),
     Case("ipv4-target-dot", entry("{host: 192.0.2.10.} #<"),

@@ -24,14 +24,9 @@ import pytest
 from zonesync.dnssource import MemorySource
 from zonesync.resolve import Resolution, resolve
 
-try:
-    from tests.dnsservers import (BindServer, all_records, golden_zones, loopback_address,
-                                  port_in_use, require, require_binary)
-    from tests.test_resolve import examples_table
-except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from dnsservers import (BindServer, all_records, golden_zones, loopback_address,
-                            port_in_use, require, require_binary)
-    from test_resolve import examples_table
+from tests.dnsservers import (BindServer, all_records, golden_zones, loopback_address,
+                              port_in_use, require, require_binary)
+from tests.test_resolve import examples_table
 
 pytestmark = [pytest.mark.bind, pytest.mark.sipdig]
 

@@ -17,9 +17,8 @@ import click
 
 from . import __version__
 from .compile import compile_description, to_json as records_json, to_zone_text
-from .estate import Estate, check, load_estate
+from .estate import Estate, check, load_estate, load_files
 from .findings import Finding
-from .load import load_file
 
 ZONES_ENV = "ZONESYNC_ZONES"
 
@@ -114,7 +113,8 @@ def compile_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str) -> None:
     """Print the records a description compiles to (NAPTR, SRV, A/AAAA)."""
     estate = _estate_for(ctx, targets)
     chosen = [_pick(estate, t) for t in targets]
-    errors = [f for loaded in chosen for f in loaded.findings if f.is_error]
+    zones = dict.fromkeys(loaded.description.zone_name for loaded in chosen)
+    errors = [f for zone in zones for f in estate.zone_errors(zone)]
     if errors:
         for finding in errors:
             click.echo(finding.to_text(), err=True)
@@ -127,14 +127,11 @@ def compile_cmd(ctx: click.Context, targets: tuple[str, ...], fmt: str) -> None:
 
 
 def _estate_for(ctx: click.Context, targets: tuple[str, ...]) -> Estate:
-    """The zones dir, plus any named files outside it, linted together."""
+    """The zones dir, plus any named files outside it, linted together (once)."""
     zones = _zones_dir(ctx)
-    files = [Path(t) for t in targets if Path(t).is_file()]
-    outside = [f for f in files if zones.resolve() not in f.resolve().parents]
-    estate = load_estate(([zones] if zones.is_dir() else []))
-    if outside:
-        estate = check([*estate.files, *(load_file(f) for f in outside)])
-    return estate
+    outside = [Path(t) for t in targets if Path(t).is_file()
+               and zones.resolve() not in Path(t).resolve().parents]
+    return check(load_files(([zones] if zones.is_dir() else []) + outside))
 
 
 def _pick(estate: Estate, target: str):

@@ -57,6 +57,11 @@ class Estate:
                 return loaded
         return None
 
+    def zone_errors(self, zone: str) -> list[Finding]:
+        """Errors of every file in ``zone``: one broken neighbour makes the zone's records unsure."""
+        return [f for loaded in self.files if loaded.description
+                and loaded.description.zone_name == zone for f in loaded.findings if f.is_error]
+
     def zones(self) -> dict[str, list[Description]]:
         """Valid descriptions grouped by DNS zone (SPEC O1: plans are per zone)."""
         out: dict[str, list[Description]] = {}
@@ -94,12 +99,7 @@ def check_file(loaded: Loaded, known: set[str]) -> None:
 
 
 def check(files: list[Loaded]) -> Estate:
-    """Lint loaded files, each alone and all together.
-
-    Checking again (the CLI re-checks the zones dir together with a file from elsewhere) replaces
-    the earlier lint findings instead of adding a second copy of each."""
-    for loaded in files:
-        _forget_lint(loaded)
+    """Lint freshly loaded files, each alone and all together (call once per load)."""
     descs = [f.description for f in files if f.description]
     known = known_hosts(descs)
     for loaded in files:
@@ -112,16 +112,14 @@ def check(files: list[Loaded]) -> Estate:
     return Estate(files)
 
 
-def _forget_lint(loaded: Loaded) -> None:
-    if loaded.loaded_findings is None:
-        loaded.loaded_findings = len(loaded.findings)
-    else:
-        del loaded.findings[loaded.loaded_findings:]
+def load_files(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
+    """Load (not lint) every description file under ``paths`` (files or directories)."""
+    return [load_file(p, _shown(p)) for p in description_files(paths)]
 
 
 def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
     """Load and lint every description file under ``paths`` (files or directories)."""
-    return check([load_file(p, _shown(p)) for p in description_files(paths)])
+    return check(load_files(paths))
 
 
 def _shown(path: Path) -> str:

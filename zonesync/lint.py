@@ -177,7 +177,8 @@ def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
 
 def _naptr_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
     out: list[Finding] = []
-    services = {e.service for e in entries}
+    # A transport listed under `disabled:` is absent on purpose: no warning for it.
+    services = {e.service for e in entries} | {TRANSPORTS[t].service for t in desc.disabled}
     missing = [s for s in SIP_BASELINE if s not in services]
     if missing:
         out.append(F.make("naptr-missing-service", f"NAPTR at {desc.domain} has no "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,6 @@ class Loaded:
     description: Description | None
     findings: list[Finding] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
-    loaded_findings: int | None = None   # how many findings loading gave, once lint has run
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path`` or of its nearest parent that has one (the document's, at worst)."""
@@ -208,7 +208,25 @@ def _walk(node, loc: tuple, lines: dict[str, int], problems: list[Finding], show
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, loc + (i,), lines, problems, shown, count, open_nodes)
+    elif _surprising_int(node):
+        problems.append(F.make(
+            "schema-type", f"YAML 1.1 reads {node.value} as {_surprise_kind(node.value)} number, "
+            "not what it looks like", file=shown, line=node.start_mark.line + 1, path=path,
+            fix=f"write {node.value.lstrip('0') or '0'} (no leading zero), or quote it if it is text"))
     open_nodes.discard(id(node))
+
+
+def _surprising_int(node) -> bool:
+    """Plain scalars YAML 1.1 turns into octal (05060) or base-60 (1:30) integers."""
+    return (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int"
+            and node.style is None and (":" in node.value or _OCTAL.match(node.value) is not None))
+
+
+def _surprise_kind(text: str) -> str:
+    return "a base-60" if ":" in text else "an octal"
+
+
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 
 
 # --- data → Description -------------------------------------------------------------------------

@@ -16,29 +16,10 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic_core import PydanticCustomError
 
 from . import names
+from .transports import TRANSPORTS
 
 Transport = Literal["udp", "tcp", "tls", "sctp", "tls-sctp", "ws", "wss"]
 
-
-@dataclass(frozen=True)
-class TransportInfo:
-    service: str       # NAPTR service field (IANA registry)
-    owner: str         # default SRV owner prefix, relative to the domain
-    port: int          # default port
-    secure: bool       # SIPS
-
-
-# Transport ↔ NAPTR service ↔ default SRV owner (RFC 3263 §4.1, RFC 4168, RFC 7118 §5.5).
-TRANSPORTS: dict[str, TransportInfo] = {
-    "udp": TransportInfo("SIP+D2U", "_sip._udp", 5060, False),
-    "tcp": TransportInfo("SIP+D2T", "_sip._tcp", 5060, False),
-    "sctp": TransportInfo("SIP+D2S", "_sip._sctp", 5060, False),
-    "tls": TransportInfo("SIPS+D2T", "_sips._tcp", 5061, True),
-    "tls-sctp": TransportInfo("SIPS+D2S", "_sips._sctp", 5061, True),
-    "ws": TransportInfo("SIP+D2W", "_sip._ws", 80, False),
-    "wss": TransportInfo("SIPS+D2W", "_sips._ws", 443, True),
-}
-SERVICES: dict[str, str] = {info.service: t for t, info in TRANSPORTS.items()}
 
 DEFAULT_TTL = 3600
 DEFAULT_PRIORITY = 10

@@ -17,17 +17,10 @@ import idna
 
 from .dnssource import Answer, DnsSource
 from .records import Naptr, Srv, fqdn
+from .transports import DEFAULT_PORT, SECURE, SERVICE, SRV_PREFIX, TRANSPORT_OF_SERVICE
 
-# --- transports (SPEC §1 table; RFC 3263 §4.1, RFC 4168, RFC 7118 §5.5) ----------------------
+# --- transports (the table lives in ``transports``) -----------------------------------------
 
-SERVICE = {"udp": "SIP+D2U", "tcp": "SIP+D2T", "sctp": "SIP+D2S", "tls": "SIPS+D2T",
-           "tls-sctp": "SIPS+D2S", "ws": "SIP+D2W", "wss": "SIPS+D2W"}
-TRANSPORT_OF_SERVICE = {service: transport for transport, service in SERVICE.items()}
-SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "sctp": "_sip._sctp", "tls": "_sips._tcp",
-              "tls-sctp": "_sips._sctp", "ws": "_sip._ws", "wss": "_sips._ws"}
-DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "sctp": 5060, "tls": 5061, "tls-sctp": 5061,
-                "ws": 80, "wss": 443}
-SECURE = frozenset({"tls", "tls-sctp", "wss"})
 TRANSPORTS = tuple(SERVICE)
 
 # transport= values a URI may carry, and what they mean for sip: / sips: (RFC 3261 §19.1.1,
