@@ -13,8 +13,8 @@ import random
 import re
 from dataclasses import dataclass
 
-import idna
 
+from . import names
 from .dnssource import Answer, DnsSource
 from .records import Naptr, Srv, fqdn
 from .transports import DEFAULT_PORT, SECURE, SERVICE, SRV_PREFIX, TRANSPORT_OF_SERVICE
@@ -131,7 +131,6 @@ _URI_RE = re.compile(
     r"(?:\?(?P<headers>.*))?$",
     re.DOTALL,
 )
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 
 
@@ -172,22 +171,15 @@ def _parse_host(text: str, raw: str, what: str = "host") -> str:
             raise UriError(f"{raw!r}: {text} is not a valid IPv6 address") from None
     if ":" in text:
         raise UriError(f"{raw!r}: an IPv6 {what} must be written in brackets, e.g. [2001:db8::1]")
-    name = text.rstrip(".") if text != "." else ""
-    if not name.isascii():
+    if all(label.isdigit() for label in text.rstrip(".").split(".")):
         try:
-            name = idna.encode(name, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise UriError(f"{raw!r}: {what} {text!r} is not a valid domain name ({exc})") from None
-    name = name.lower()
-    labels = name.split(".")
-    if all(label.isdigit() for label in labels):
-        try:
-            return str(ipaddress.IPv4Address(name))
+            return str(ipaddress.IPv4Address(text.rstrip(".")))
         except ValueError:
             raise UriError(f"{raw!r}: {text} is not a valid IPv4 address") from None
-    if len(name) > 253 or not all(_LABEL_RE.match(label) for label in labels):
-        raise UriError(f"{raw!r}: {what} {text!r} is not a valid domain name")
-    return name
+    try:
+        return names.host_name(text, allow_single_label=True)
+    except names.NameProblem as exc:
+        raise UriError(f"{raw!r}: {what} {text!r} is not a valid domain name ({exc.message})") from None
 
 
 def _parse_port(text: str | None, raw: str) -> int | None:
