@@ -43,12 +43,20 @@ def _zones_dir(ctx: click.Context) -> Path:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--zones", "zones", envvar=ZONES_ENV, default="zones", show_default=True,
               type=click.Path(file_okay=False), help=f"The descriptions directory (env {ZONES_ENV}).")
+@click.option("--providers", "providers", envvar="ZONESYNC_PROVIDERS", default="providers",
+              show_default=True, type=click.Path(file_okay=False),
+              help="The provider files directory (env ZONESYNC_PROVIDERS).")
+@click.option("--state", "state", envvar="ZONESYNC_STATE_DIR", default=None,
+              type=click.Path(file_okay=False),
+              help="The state directory (env ZONESYNC_STATE_DIR; default .zonesync beside zones/).")
 @click.version_option(__version__, prog_name="zonesync")
 @click.pass_context
-def cli(ctx: click.Context, zones: str) -> None:
+def cli(ctx: click.Context, zones: str, providers: str, state: str | None) -> None:
     """zonesync: SIP domains as code (NAPTR/SRV records from zones/*.yaml)."""
     ctx.ensure_object(dict)
     ctx.obj["zones"] = zones
+    ctx.obj["providers"] = providers
+    ctx.obj["state"] = state
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -213,6 +221,225 @@ def _print_resolution(result, trace: bool) -> None:
     if result.error:
         click.echo(f"error: {result.error}", err=True)
 
+
+# --- sync: plan, apply, verify ----------------------------------------------------------------
+
+class _World:
+    """Everything a sync command needs, loaded once: descriptions, providers, state, owner."""
+
+    def __init__(self, ctx: click.Context):
+        from .ownership import owner_id
+        from .providers.config import load_providers
+        from .state import state_dir
+
+        zones = _zones_dir(ctx)
+        self.estate = load_estate([zones] if zones.is_dir() else [])
+        self.state = state_dir(zones, ctx.obj["state"])
+        self.providers = load_providers(Path(ctx.obj["providers"]), self.state)
+        try:
+            self.owner = owner_id()
+        except ValueError as exc:
+            _fail(str(exc))
+        if self.providers.findings:
+            for finding in self.providers.findings:
+                click.echo(finding.to_text(), err=True)
+            _fail("provider files have errors: nothing was planned", code=1)
+
+    def select(self, domains, provider=None):
+        from .sync import select
+        selection = select(self.estate, self.providers, self.state, domains, provider)
+        for error in selection.errors:
+            click.echo(f"zonesync: {error}", err=True)
+        if selection.errors:
+            sys.exit(1)
+        for finding in self.estate.errors:
+            click.echo(finding.to_text(), err=True)
+        return selection
+
+
+def _progress(items, label: str):
+    """A rich progress bar on a terminal, a log line an item otherwise (for many zones)."""
+    items = list(items)
+    if len(items) < 2:
+        yield from items
+        return
+    if _tty():
+        from rich.progress import track
+        yield from track(items, description=label, console=_console(stderr=True))
+        return
+    for i, item in enumerate(items, 1):
+        click.echo(f"{label} {i}/{len(items)}: {item.zone} on {item.provider.name}", err=True)
+        yield item
+
+
+@cli.command("plan")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
+@click.option("--provider", "provider", default=None, help="Only this provider.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="markdown: for a pull-request comment.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Save the plan (JSON, with checksums) for `apply --plan`.")
+@click.option("--adopt", is_flag=True, help="Plan taking over unmarked existing records.")
+@click.option("--exit-code", "exit_code", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
+@click.pass_context
+def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
+    """Show what apply would change: per zone and provider, with old and new values."""
+    from .plan import Plan
+    from .report import plan_markdown, plan_text
+
+    world = _World(ctx)
+    selection = world.select(domains, provider)
+    plan = Plan([t.plan(world.owner, adopt) for t in _progress(selection.targets, "planning")],
+                world.owner)
+    if out:
+        from .state import write_atomic
+        write_atomic(Path(out), json.dumps(plan.to_json(), indent=1) + "\\n")
+    if fmt == "json":
+        _emit_json(plan.to_json())
+    elif fmt == "markdown":
+        click.echo(plan_markdown(plan), nl=False)
+    else:
+        click.echo(plan_text(plan), nl=False)
+    failed = bool(plan.errors)
+    if exit_code:
+        sys.exit(1 if failed else 2 if plan.has_changes else 0)
+    sys.exit(1 if failed else 0)
+
+
+def _apply_and_verify(ctx, world, selection, *, adopt, force, checksums, no_verify, wait,
+                      fmt) -> None:
+    from .report import apply_text
+    from .sync import apply_all
+
+    results = apply_all(selection, world.state, world.owner, adopt=adopt, force=force,
+                        checksums=checksums)
+    failed = any(not r.ok for r in results)
+    verifications = []
+    if not no_verify:
+        by_key = {(r.zone, r.provider): r for r in results}
+        for target in _progress(selection.targets, "verifying"):
+            applied = by_key.get((target.zone + ".", target.provider.name))
+            if applied is None or not applied.ok:
+                continue
+            deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
+            verifications.append(_verify_one(target, wait, deleted))
+    if fmt == "json":
+        _emit_json({"ok": not failed and all(v.ok for v in verifications),
+                    "applied": [r.to_json() for r in results],
+                    "verified": [v.to_json() for v in verifications]})
+    else:
+        click.echo(apply_text(results), nl=False)
+        for v in verifications:
+            _print_verification(v)
+    sys.exit(1 if failed or not all(v.ok for v in verifications) else 0)
+
+
+def _verify_one(target, wait, absent=()):
+    from .sync import verify_target
+    return verify_target(target, wait=wait, absent=absent)
+
+
+def _print_verification(v) -> None:
+    head = f"verify {v.target.zone} on {v.target.provider.name}: "
+    for note in v.notes:
+        click.echo(f"  note: {note}")
+    if v.error:
+        click.echo(head + f"ERROR — {v.error}")
+        return
+    click.echo(head + ("ok" if v.ok else "FAILED"))
+    click.echo("\\n".join("  " + line for line in v.result.to_text().splitlines()))
+
+
+@cli.command("apply")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Apply exactly this reviewed plan (refused if DNS or zones/ changed since).")
+@click.option("--provider", "provider", default=None, help="Only this provider.")
+@click.option("--force", is_flag=True, help="Allow changes over octoDNS's safety thresholds.")
+@click.option("--adopt", is_flag=True, help="Take over unmarked existing records zonesync wants.")
+@click.option("--no-verify", "no_verify", is_flag=True, help="Skip the verification after apply.")
+@click.option("--wait", type=float, default=None, help="Propagation budget for verify (seconds).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def apply_cmd(ctx, domains, plan_file, provider, force, adopt, no_verify, wait, fmt) -> None:
+    """Apply the changes (only to records zonesync owns), then verify."""
+    world = _World(ctx)
+    selection = world.select(domains, provider)
+    checksums = None
+    if plan_file:
+        checksums = _saved_checksums(plan_file)
+        wanted = {key for key in checksums}
+        selection.targets = [t for t in selection.targets if (t.zone + ".", t.provider.name) in wanted]
+    _apply_and_verify(ctx, world, selection, adopt=adopt, force=force, checksums=checksums,
+                      no_verify=no_verify, wait=wait, fmt=fmt)
+
+
+def _saved_checksums(path: str) -> dict[tuple[str, str], str]:
+    try:
+        data = json.loads(Path(path).read_text())
+        return {(z["zone"], z["provider"]): z["checksum"] for z in data["zones"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"{path} is not a zonesync plan ({type(exc).__name__}: {exc}); make one with "
+              "`zonesync plan --out FILE`", code=1)
+
+
+@cli.command("sync")
+@click.option("--force", is_flag=True, help="Allow changes over octoDNS's safety thresholds.")
+@click.option("--adopt", is_flag=True, help="Take over unmarked existing records zonesync wants.")
+@click.option("--no-verify", "no_verify", is_flag=True, help="Skip the verification.")
+@click.option("--wait", type=float, default=None, help="Propagation budget for verify (seconds).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def sync_cmd(ctx, force, adopt, no_verify, wait, fmt) -> None:
+    """The main job: plan, apply and verify every zone on every provider."""
+    world = _World(ctx)
+    selection = world.select(())
+    _apply_and_verify(ctx, world, selection, adopt=adopt, force=force, checksums=None,
+                      no_verify=no_verify, wait=wait, fmt=fmt)
+
+
+@cli.command("verify")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
+@click.option("--provider", "provider", default=None, help="Only this provider.")
+@click.option("--wait", type=float, default=None, help="Propagation budget (seconds).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
+    """Check live DNS on every authoritative server against zones/, and what callers reach."""
+    world = _World(ctx)
+    selection = world.select(domains, provider)
+    results = [_verify_one(t, wait) for t in _progress(selection.targets, "verifying")]
+    if fmt == "json":
+        _emit_json({"ok": all(v.ok for v in results), "zones": [v.to_json() for v in results]})
+    else:
+        for v in results:
+            _print_verification(v)
+    sys.exit(0 if results and all(v.ok for v in results) else 1)
+
+
+@cli.command("dns-serve")
+@click.option("--listen", default="127.0.0.1:5353", show_default=True, metavar="HOST:PORT",
+              help="Address and port (UDP and TCP).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Zone files to serve (default: the embedded provider's, STATE/zones).")
+@click.pass_context
+def dns_serve_cmd(ctx, listen, directory) -> None:
+    """Answer authoritatively for the embedded provider's zone files (reloads on change)."""
+    from .dnssource import parse_nameserver
+    from .dnsserve import serve_forever
+    from .state import state_dir
+
+    try:
+        host, port = parse_nameserver(listen)
+    except ValueError as exc:
+        _fail(str(exc))
+    folder = Path(directory) if directory else state_dir(_zones_dir(ctx), ctx.obj["state"]) / "zones"
+    click.echo(f"zonesync dns-serve: answering for {folder}/*.zone on {listen} (UDP and TCP); "
+               "Ctrl-C stops", err=True)
+    try:
+        serve_forever(folder, host, port, lambda msg: click.echo(msg, err=True))
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}: {exc.strerror or exc}", code=1)
 
 # --- rules ----------------------------------------------------------------------------------
 

@@ -11,17 +11,18 @@ import difflib
 import os
 import re
 import stat
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import findings as F
 from . import names
 from .findings import Finding
-from .model import Description, SipEntry, Target
+from .model import Description
 
 MAX_FILE_BYTES = 1024 * 1024   # a description is a few KiB; refuse anything near this
 MAX_NODES = 100_000            # YAML aliases can expand a small file exponentially
@@ -231,26 +232,12 @@ _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 
 # --- data → Description -------------------------------------------------------------------------
 
-_FIELDS = {
-    0: set(Description.model_fields),
-    1: set(SipEntry.model_fields),
-    2: set(Target.model_fields),
-}
-
 _TYPE_WORDS = {
     "int_type": "a whole number", "int_parsing": "a whole number", "string_type": "a string",
     "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping (key: value)",
     "model_type": "a mapping (key: value)", "model_attributes_type": "a mapping (key: value)",
     "float_type": "a number",
 }
-
-
-def _depth(loc: tuple) -> int:
-    if len(loc) >= 5 and loc[0] == "sip" and loc[2] == "targets":
-        return 2
-    if len(loc) >= 3 and loc[0] == "sip":
-        return 1
-    return 0
 
 
 def _describe(value: Any) -> str:
@@ -260,7 +247,7 @@ def _describe(value: Any) -> str:
     return kind if len(text) > 40 or isinstance(value, (dict, list)) or value is None else f"{kind} {text}"
 
 
-def schema_findings(error: ValidationError) -> list[Finding]:
+def schema_findings(error: ValidationError, model: type[BaseModel] = Description) -> list[Finding]:
     """pydantic's errors as zonesync findings: ids, plain words and a fix for each."""
     out = []
     for err in error.errors(include_url=False):
@@ -269,7 +256,7 @@ def schema_findings(error: ValidationError) -> list[Finding]:
         if kind in F.RULES:
             out.append(F.make(kind, err["msg"], path=path))
         elif kind in ("extra_forbidden", "invalid_key"):
-            out.append(_unknown_key(loc, path))
+            out.append(_unknown_key(model, loc, path))
         elif kind == "missing":
             out.append(F.make("schema-missing", f"`{loc[-1]}` is required", path=path))
         elif kind == "literal_error" and (loc[-1] == "transport" or loc[:1] == ("disabled",)):
@@ -301,13 +288,36 @@ def _error_loc(err: dict) -> tuple:
     return loc
 
 
-def _unknown_key(loc: tuple, path: str) -> Finding:
+def _unknown_key(model: type[BaseModel], loc: tuple, path: str) -> Finding:
     key = str(loc[-1])
-    known = sorted(_FIELDS[_depth(loc[:-1] + ("x",))])
+    known = _known_keys(model, loc[:-1])
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean `{close[0]}`? " if close else ""
     return F.make("schema-unknown-key", f"unknown key `{key}`",
                   fix=f"{hint}known keys here: {', '.join(known)}", path=path)
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The keys allowed in the mapping at ``loc``, found by walking the schema's fields."""
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _inner_model(field.annotation) if field else None
+    if model is None:
+        return []
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _inner_model(annotation) -> type[BaseModel] | None:
+    """The model inside ``list[X]``, ``X | None``, ``Annotated[X, …]``, ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None
 
 
 def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None) -> Loaded:

@@ -1,0 +1,96 @@
+"""The state directory: everything zonesync writes besides ``zones/`` (SPEC §6).
+
+    <state>/zones/<zone>.zone             the embedded provider's zone files
+    <state>/locks/<zone>.lock             per-zone apply locks (flock: across processes)
+    <state>/backups/<time>-<zone>-<provider>.json   owned RRsets as they were before an apply
+    <state>/managed.json                  zones each provider has been synced to (so that a
+                                          deleted description still gets its records removed)
+
+Default: ``.zonesync/`` beside ``zones/``; ``ZONESYNC_STATE_DIR`` overrides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+STATE_ENV = "ZONESYNC_STATE_DIR"
+
+
+def state_dir(zones_dir: Path, override: str | None = None) -> Path:
+    chosen = override or os.environ.get(STATE_ENV)
+    return Path(chosen) if chosen else zones_dir.resolve().parent / ".zonesync"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers see the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class LockTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def zone_lock(state: Path, zone: str, timeout: float = 600.0) -> Iterator[None]:
+    """Serialize applies to one zone across threads and processes (flock on a lock file)."""
+    path = state / "locks" / f"{zone.rstrip('.')}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockTimeout(f"zone {zone} is being applied by another run "
+                                      f"(lock {path}); waited {timeout:.0f} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def save_backup(state: Path, zone: str, provider: str, rrsets: list[dict]) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
+    path = state / "backups" / f"{stamp}-{zone.rstrip('.')}-{provider}.json"
+    write_atomic(path, json.dumps({"zone": zone, "provider": provider, "rrsets": rrsets},
+                                  indent=1) + "\n")
+    return path
+
+
+def managed_zones(state: Path) -> dict[str, list[str]]:
+    path = state / "managed.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def remember_zone(state: Path, provider: str, zone: str, present: bool) -> None:
+    """Record that ``provider`` holds (present) or no longer holds owned records in ``zone``."""
+    with zone_lock(state, ".managed"):
+        data = managed_zones(state)
+        zones = set(data.get(provider, []))
+        zones.add(zone) if present else zones.discard(zone)
+        data[provider] = sorted(zones)
+        write_atomic(state / "managed.json", json.dumps(data, indent=1, sort_keys=True) + "\n")

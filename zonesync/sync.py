@@ -1,0 +1,225 @@
+"""The main job: which zones go to which providers, then plan → apply → verify for each.
+
+The CLI, the HTTP API and the job runner all call these functions. A target is one zone on
+one provider with the records every description in that zone assigns to that provider
+(SPEC O1, O6). Zones a provider held before but that no description names any more are
+targets too, with nothing desired, so a deleted description's records are removed. A zone is
+blocked, not planned, while a description that belongs (or may belong) to it has errors:
+planning without it would delete its records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from . import state as S
+from .apply import ZoneApply, apply_zone
+from .compile import compile_zone
+from .estate import Estate
+from .model import Description
+from .names import is_within
+from .plan import Plan, ZonePlan, plan_zone
+from .providers.config import ProviderConfig, Providers
+from .records import Record
+
+
+@dataclass
+class Target:
+    zone: str                      # without trailing dot
+    provider: ProviderConfig
+    descriptions: list[Description] = field(default_factory=list)
+    blocked: str | None = None
+
+    @property
+    def domains(self) -> list[str]:
+        return [d.domain for d in self.descriptions]
+
+    @property
+    def records(self) -> frozenset[Record]:
+        return compile_zone(self.descriptions)
+
+    def plan(self, owner: str, adopt: bool = False) -> ZonePlan:
+        if self.blocked:
+            return ZonePlan(self.zone + ".", self.provider.name, error=self.blocked)
+        adopt = adopt or any(d.adopt for d in self.descriptions)
+        return plan_zone(self.zone, self.records, self.provider, owner=owner, adopt=adopt)
+
+
+@dataclass
+class Selection:
+    targets: list[Target] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def select(estate: Estate, providers: Providers, state: Path, domains: Iterable[str] = (),
+           provider: str | None = None) -> Selection:
+    """The targets for ``domains`` (their whole zones) or for everything."""
+    out = Selection()
+    if provider and provider not in providers.configs:
+        out.errors.append(f"no provider named {provider!r} (files in providers/: "
+                          f"{', '.join(sorted(providers.configs)) or 'none'})")
+        return out
+    by_key: dict[tuple[str, str], Target] = {}
+    for loaded in estate.files:
+        desc = loaded.description
+        if desc is None:
+            continue
+        unknown = providers.unknown(desc.providers)
+        if unknown:
+            out.errors.append(f"{loaded.file}: providers {', '.join(unknown)} are not configured "
+                              "in providers/")
+        for config in providers.for_description(desc.providers):
+            by_key.setdefault((desc.zone_name, config.name),
+                              Target(desc.zone_name, config)).descriptions.append(desc)
+    _add_managed(by_key, providers, state)
+    _block_broken(by_key, estate)
+    wanted = _wanted_zones(estate, domains, by_key, out)
+    out.targets = [t for key, t in sorted(by_key.items())
+                   if (wanted is None or t.zone in wanted) and (provider is None or key[1] == provider)]
+    return out
+
+
+def _add_managed(by_key, providers: Providers, state: Path) -> None:
+    """Zones a provider holds owned records in, that no description names any more."""
+    for name, zones in S.managed_zones(state).items():
+        config = providers.configs.get(name)
+        for zone in zones if config else ():
+            by_key.setdefault((zone.rstrip("."), name), Target(zone.rstrip("."), config))
+
+
+def _block_broken(by_key, estate: Estate) -> None:
+    for loaded in estate.files:
+        if not any(f.is_error for f in loaded.findings):
+            continue
+        desc = loaded.description
+        guess = desc.zone_name if desc else Path(loaded.file).stem.lower().rstrip(".")
+        for target in by_key.values():
+            if target.zone == guess or (desc is None and (is_within(guess, target.zone)
+                                                          or is_within(target.zone, guess))):
+                target.blocked = (f"zone {target.zone} is not planned: {loaded.file} has errors "
+                                  "(planning without it could delete its records); fix it and "
+                                  "run again (zonesync validate shows the errors)")
+
+
+def _wanted_zones(estate: Estate, domains: Iterable[str], by_key, out: Selection) -> set[str] | None:
+    domains = list(domains)
+    if not domains:
+        return None
+    wanted = set()
+    zones = {t.zone for t in by_key.values()}
+    for domain in domains:
+        loaded = estate.find(domain)
+        name = domain.rstrip(".").lower()
+        if loaded and loaded.description:
+            wanted.add(loaded.description.zone_name)
+        elif name in zones:
+            wanted.add(name)
+        else:
+            out.errors.append(f"no description or managed zone for {domain!r}")
+    return wanted
+
+
+# --- the stages over a selection -----------------------------------------------------------------
+
+def plan_all(selection: Selection, owner: str, adopt: bool = False) -> Plan:
+    return Plan([t.plan(owner, adopt) for t in selection.targets], owner)
+
+
+def apply_all(selection: Selection, state: Path, owner: str, *, adopt: bool = False,
+              force: bool = False, checksums: dict[tuple[str, str], str] | None = None,
+              on_done=None) -> list[ZoneApply]:
+    """Apply every target under its zone lock; ``checksums`` (from a saved plan) must match."""
+    results = []
+    for target in selection.targets:
+        key = (target.zone + ".", target.provider.name)
+        expected = None if checksums is None else checksums.get(key, "missing from the plan")
+        result = apply_zone(state, target.provider, target.zone + ".",
+                            lambda t=target: t.plan(owner, adopt), force=force,
+                            expected_checksum=expected)
+        results.append(result)
+        if on_done:
+            on_done(result)
+    return results
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+@dataclass
+class TargetVerification:
+    target: Target
+    result: object | None          # verify.ZoneVerification
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None and self.result.ok
+
+    def to_json(self) -> dict:
+        return {"zone": self.target.zone + ".", "provider": self.target.provider.name,
+                "ok": self.ok, "error": self.error, "notes": self.notes,
+                "verification": self.result.to_json() if self.result is not None else None}
+
+
+def verify_target(target: Target, *, wait: float | None = None,
+                  absent: Iterable[tuple[str, str]] = ()) -> TargetVerification:
+    """SPEC §5 for one zone on one provider: its authoritative servers, then the callers' view."""
+    from .verify import verify_zone
+
+    out = TargetVerification(target, None)
+    if target.blocked:
+        out.error = target.blocked
+        return out
+    servers = target.provider.nameservers
+    if not servers:
+        out.error = (f"no servers to verify {target.zone} on {target.provider.name}: set "
+                     f"verify.nameservers in {target.provider.file}")
+        return out
+    budget = target.provider.spec.verify.wait if wait is None else wait
+    minimum = target.provider.spec.verify.ttl_minimum
+    with _responder(target, servers, out.notes) as servers:
+        out.result = verify_zone(
+            target.zone + ".", target.records, absent, target.domains, servers, wait=budget,
+            ttl_rounding=(lambda ttl: max(ttl, minimum)) if minimum else None,
+            parent_servers=target.provider.spec.verify.parent_nameservers or None)
+    return out
+
+
+class _responder:
+    """For the embedded provider: use the running `zonesync dns-serve`, or serve in-process."""
+
+    def __init__(self, target: Target, servers: list[str], notes: list[str]):
+        self.target, self.servers, self.notes, self.server = target, servers, notes, None
+
+    def __enter__(self) -> list[str]:
+        if not self.target.provider.is_local or _answers(self.servers[0], self.target.zone):
+            return self.servers
+        from .dnsserve import DnsServer
+        self.server = DnsServer(self.target.provider.local_directory(), "127.0.0.1", 0).start()
+        where = f"127.0.0.1:{self.server.port}"
+        self.notes.append(f"no DNS responder answered at {self.servers[0]}: the zone files were "
+                          f"served in-process at {where} for this check (run `zonesync dns-serve` "
+                          "so that callers can reach them)")
+        return [where]
+
+    def __exit__(self, *exc) -> None:
+        if self.server:
+            self.server.stop()
+
+
+def _answers(server: str, zone: str) -> bool:
+    """Does an authoritative server answer for ``zone`` at ``server`` (host:port)?"""
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    from .dnssource import parse_nameserver
+    host, port = parse_nameserver(server)
+    try:
+        reply = dns.query.udp(dns.message.make_query(zone + ".", "SOA"), host, port=port, timeout=0.5)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA)
