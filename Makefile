@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs (see README):
-#   make quickstart   install zonesync in .venv and run the main job on zones/
+#   make quickstart   install zonesync in .venv and run the main job (sync) on the embedded default
 #   make test         install everything the tests need and run the whole suite (.ci/run runs this)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,9 +17,12 @@ install: $(BIN)/zonesync
 
 quickstart: install
 	$(BIN)/zonesync validate
-	$(BIN)/zonesync compile $(basename $(notdir $(wildcard zones/*.yaml)))
-	$(BIN)/zonesync resolve --from-zones 'sip:alex@mysite.ru'
-	$(BIN)/zonesync resolve --from-zones 'sips:alex@mysite.ru'
+	$(BIN)/zonesync sync
+	$(BIN)/zonesync dns-serve --listen 127.0.0.1:5353 & pid=$$!; \
+	  sleep 1; \
+	  $(BIN)/zonesync resolve --nameserver 127.0.0.1:5353 'sip:alex@mysite.ru'; rc=$$?; \
+	  $(BIN)/zonesync verify >/dev/null && echo "verify: ok (zones/ == live DNS on 127.0.0.1:5353)"; \
+	  kill $$pid; exit $$rc
 
 system-packages:
 	.ci/install-system-packages

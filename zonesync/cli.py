@@ -256,6 +256,11 @@ class _World:
             click.echo(finding.to_text(), err=True)
         return selection
 
+    @property
+    def broken(self) -> bool:
+        """Descriptions with errors: their zones were not touched, and the run must say so."""
+        return bool(self.estate.errors)
+
 
 def _progress(items, label: str):
     """A rich progress bar on a terminal, a log line an item otherwise (for many zones)."""
@@ -293,14 +298,14 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
                 world.owner)
     if out:
         from .state import write_atomic
-        write_atomic(Path(out), json.dumps(plan.to_json(), indent=1) + "\\n")
+        write_atomic(Path(out), json.dumps(plan.to_json(), indent=1) + "\n")
     if fmt == "json":
         _emit_json(plan.to_json())
     elif fmt == "markdown":
         click.echo(plan_markdown(plan), nl=False)
     else:
         click.echo(plan_text(plan), nl=False)
-    failed = bool(plan.errors)
+    failed = bool(plan.errors) or world.broken
     if exit_code:
         sys.exit(1 if failed else 2 if plan.has_changes else 0)
     sys.exit(1 if failed else 0)
@@ -313,7 +318,7 @@ def _apply_and_verify(ctx, world, selection, *, adopt, force, checksums, no_veri
 
     results = apply_all(selection, world.state, world.owner, adopt=adopt, force=force,
                         checksums=checksums)
-    failed = any(not r.ok for r in results)
+    failed = any(not r.ok for r in results) or world.broken
     verifications = []
     if not no_verify:
         by_key = {(r.zone, r.provider): r for r in results}
@@ -347,7 +352,7 @@ def _print_verification(v) -> None:
         click.echo(head + f"ERROR — {v.error}")
         return
     click.echo(head + ("ok" if v.ok else "FAILED"))
-    click.echo("\\n".join("  " + line for line in v.result.to_text().splitlines()))
+    click.echo("\n".join("  " + line for line in v.result.to_text().splitlines()))
 
 
 @cli.command("apply")
@@ -414,7 +419,7 @@ def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
     else:
         for v in results:
             _print_verification(v)
-    sys.exit(0 if results and all(v.ok for v in results) else 1)
+    sys.exit(0 if results and all(v.ok for v in results) and not world.broken else 1)
 
 
 @cli.command("dns-serve")

@@ -153,6 +153,34 @@ class LiveSource:
         detail = "; ".join(dict.fromkeys(f.detail for f in failures))
         return Answer(last.status, detail=detail)
 
+    def zone_query(self, zone: str, rtype: Literal["SOA", "NS"]) -> "ZoneAnswer":
+        """The SOA serial or the NS names of ``zone``, asked without recursion (RD clear), as
+        ``query`` tries the servers. A referral's NS set counts for NS (a parent's answer)."""
+        failures: list[ZoneAnswer] = []
+        for _round in range(1 + max(0, self.retries)):
+            for host, port in self.servers:
+                answer = self._zone_query_one(zone, rtype, host, port)
+                if not answer.indeterminate:
+                    return answer
+                failures.append(answer)
+        detail = "; ".join(dict.fromkeys(f.detail for f in failures))
+        return ZoneAnswer(failures[-1].status, ns=failures[-1].ns, detail=detail)
+
+    def _zone_query_one(self, zone: str, rtype: str, host: str, port: int) -> "ZoneAnswer":
+        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        request = dns.message.make_query(zone, rtype, use_edns=0, payload=EDNS_PAYLOAD,
+                                         flags=0)
+        try:
+            response = dns.query.udp(request, host, timeout=self.timeout, port=port,
+                                     ignore_unexpected=True)
+            if response.flags & dns.flags.TC:
+                response = dns.query.tcp(request, host, timeout=self.timeout, port=port)
+        except dns.exception.Timeout:
+            return ZoneAnswer("timeout", detail=f"no answer from {where} in {self.timeout:g}s")
+        except (OSError, dns.exception.DNSException) as exc:
+            return ZoneAnswer("timeout", detail=f"{where}: {exc.__class__.__name__}: {exc}")
+        return zone_answer_from_message(response, zone, rtype, where)
+
     def _query_one(self, name: str, rtype: str, host: str, port: int) -> Answer:
         where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         request = dns.message.make_query(name, rtype, use_edns=0, payload=EDNS_PAYLOAD)
@@ -221,3 +249,102 @@ def _is_referral(response: dns.message.Message) -> bool:
     has_ns = any(r.rdtype == dns.rdatatype.NS for r in response.authority)
     has_soa = any(r.rdtype == dns.rdatatype.SOA for r in response.authority)
     return not aa and has_ns and not has_soa
+
+
+# --- zone-level questions: SOA serial, NS set (verification, SPEC V1 and V4) ------------------
+
+@dataclass(frozen=True)
+class ZoneAnswer:
+    """A zone's SOA serial or NS set as one server gives it.
+
+    ``status`` as for ``Answer``. For NS, ``authoritative`` is False when the names come from a
+    referral (a parent's authority section: the delegation). A referral in answer to SOA means
+    the server is not authoritative for the zone: status "refused" (indeterminate)."""
+
+    status: Status
+    serial: int | None = None
+    ns: tuple[str, ...] = ()
+    authoritative: bool = False
+    detail: str = ""
+
+    @property
+    def indeterminate(self) -> bool:
+        return self.status in ("servfail", "timeout", "refused")
+
+
+def zone_answer_from_message(response: dns.message.Message, zone: str, rtype: str,
+                             where: str = "") -> ZoneAnswer:
+    """A response to ``zone SOA`` / ``zone NS`` as a ZoneAnswer (pure)."""
+    rcode = response.rcode()
+    aa = bool(response.flags & dns.flags.AA)
+    if rcode == dns.rcode.NXDOMAIN:
+        return ZoneAnswer("nxdomain", authoritative=aa, detail=f"{where}: {zone} does not exist")
+    if rcode != dns.rcode.NOERROR:
+        return ZoneAnswer(_RCODES.get(rcode, "servfail"),  # type: ignore[arg-type]
+                          detail=f"{where}: {dns.rcode.to_text(rcode)}")
+    qname = dns.name.from_text(zone)
+    rdtype = dns.rdatatype.from_text(rtype)
+    found = _find(response, qname, rdtype)
+    if found is not None:
+        if rdtype == dns.rdatatype.SOA:
+            return ZoneAnswer("ok", serial=found[0].serial, authoritative=aa)
+        return ZoneAnswer("ok", ns=_target_names(found), authoritative=aa)
+    if not aa:
+        for rrset in response.authority:
+            if rrset.rdtype != dns.rdatatype.NS:
+                continue
+            if rrset.name == qname and rdtype == dns.rdatatype.NS:
+                return ZoneAnswer("ok", ns=_target_names(rrset), authoritative=False,
+                                  detail=f"{where}: referral")
+            return ZoneAnswer("refused", ns=_target_names(rrset),
+                              detail=f"{where}: referral to {rrset.name.to_text().lower()}, "
+                                     f"not authoritative for {zone}")
+    return ZoneAnswer("nodata", authoritative=aa, detail=f"{where}: no {rtype} at {zone}")
+
+
+def _target_names(rrset) -> tuple[str, ...]:
+    return tuple(sorted({r.target.derelativize(dns.name.root).to_text().lower()
+                         for r in rrset}))
+
+
+# --- the compiled view over a live zone (SPEC V2) ---------------------------------------------
+
+@dataclass
+class OverlaySource:
+    """What a zone holding the compiled records would answer, everything else being live.
+
+    ``records`` answer for their (name, type) RRsets; ``absent`` (name, type) RRsets do not
+    exist (NODATA, or NXDOMAIN when the name exists neither in ``records`` nor live); every
+    other question goes to ``fallback`` (customer-owned records, e.g. the A record of an SRV
+    target zonesync does not own, are real). A name that owns records, or lies above one (an
+    empty non-terminal), exists: the fallback's NXDOMAIN or CNAME there becomes NODATA."""
+
+    records: Iterable[Record]
+    absent: Iterable[tuple[str, str]]
+    fallback: DnsSource
+    _memory: MemorySource = field(init=False, repr=False)
+    _absent: frozenset[tuple[str, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.records = tuple(self.records)
+        self._memory = MemorySource(
+            [rec if rec.name == rec.name.lower() else
+             Record(rec.name.lower(), rec.ttl, rec.type.upper(), rec.value)
+             for rec in self.records])
+        self._absent = frozenset((name.lower(), rtype.upper()) for name, rtype in self.absent)
+
+    def query(self, name: str, rtype: str) -> Answer:
+        name, rtype = name.lower(), rtype.upper()
+        found = self._memory._index.get((name, rtype))
+        if found:
+            return Answer("ok", found)
+        exists = name in self._memory._names
+        if (name, rtype) in self._absent:
+            if exists:
+                return Answer("nodata")
+            live = self.fallback.query(name, rtype)
+            return Answer("nxdomain" if live.status == "nxdomain" else "nodata")
+        live = self.fallback.query(name, rtype)
+        if exists and (live.status == "nxdomain" or live.cname):
+            return Answer("nodata")
+        return live

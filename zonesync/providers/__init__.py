@@ -1,0 +1,1 @@
+"""octoDNS providers shipped with zonesync (the embedded default: ``local.LocalProvider``)."""
