@@ -143,7 +143,9 @@ def test_unmarked_existing_record_is_adopted_only_when_asked(home):
     run = zs(home, "apply", "--no-verify")
     assert run.returncode == 0 and "not adopted" in run.stdout
     assert rrsets(home, "mysite.ru")[("mysite.ru.", "NAPTR")] == {'600 5 5 "S" "SIP+D2U" "" _sip._udp.mysite.ru.'}
-    run = zs(home, "apply", "--adopt")
+    saved = home / "adopt-plan.json"
+    assert zs(home, "plan", "--adopt", "--out", str(saved)).returncode == 0
+    run = zs(home, "apply", "--plan", str(saved))          # the reviewed plan's --adopt holds
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(rrsets(home, "mysite.ru")[("mysite.ru.", "NAPTR")]) == 4
     assert ("_zonesync.naptr.mysite.ru.", "TXT") in rrsets(home, "mysite.ru")

@@ -295,7 +295,7 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
     world = _World(ctx)
     selection = world.select(domains, provider)
     plan = Plan([t.plan(world.owner, adopt) for t in _progress(selection.targets, "planning")],
-                world.owner)
+                world.owner, adopt)
     if out:
         from .state import write_atomic
         write_atomic(Path(out), json.dumps(plan.to_json(), indent=1) + "\n")
@@ -372,17 +372,20 @@ def apply_cmd(ctx, domains, plan_file, provider, force, adopt, no_verify, wait, 
     selection = world.select(domains, provider)
     checksums = None
     if plan_file:
-        checksums = _saved_checksums(plan_file)
-        wanted = {key for key in checksums}
+        checksums, planned_adopt = _saved_plan(plan_file)
+        adopt = adopt or planned_adopt          # the reviewed plan's decisions, not new ones
+        wanted = set(checksums)
         selection.targets = [t for t in selection.targets if (t.zone + ".", t.provider.name) in wanted]
     _apply_and_verify(ctx, world, selection, adopt=adopt, force=force, checksums=checksums,
                       no_verify=no_verify, wait=wait, fmt=fmt)
 
 
-def _saved_checksums(path: str) -> dict[tuple[str, str], str]:
+def _saved_plan(path: str) -> tuple[dict[tuple[str, str], str], bool]:
+    """A saved plan's checksums per (zone, provider), and whether it was made with --adopt."""
     try:
         data = json.loads(Path(path).read_text())
-        return {(z["zone"], z["provider"]): z["checksum"] for z in data["zones"]}
+        return ({(z["zone"], z["provider"]): z["checksum"] for z in data["zones"]},
+                bool(data.get("adopt", False)))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _fail(f"{path} is not a zonesync plan ({type(exc).__name__}: {exc}); make one with "
               "`zonesync plan --out FILE`", code=1)

@@ -156,7 +156,11 @@ def plan_zone(zone: str, records: Iterable[Record], provider: ProviderConfig, *,
     live = {(r.fqdn.lower(), r._type): r for r in live_zone.records}
     live_sets = {key: _rrset_of(r) for key, r in live.items()}
     owned = ownership.classify({k: v.rdatas for k, v in live_sets.items()}, zone, owner)
-    wanted = desired_rrsets(records, zone, owner)
+    try:
+        wanted = desired_rrsets(records, zone, owner)
+    except Exception as exc:  # noqa: BLE001 - octoDNS's validators rejecting a compiled record
+        result.error = f"zone {zone}: octoDNS rejects the compiled records: {exc}"
+        return result
     if not result.exists and not provider.create_zones and wanted:
         result.error = (f"zone {zone} does not exist on provider {provider.name}; nothing was "
                         f"planned there. Create it, or set `create_zones: true` in {provider.file}")
@@ -260,6 +264,7 @@ class Plan:
 
     zones: list[ZonePlan]
     owner: str
+    adopt: bool = False
 
     @property
     def checksum(self) -> str:
@@ -275,5 +280,5 @@ class Plan:
         return [z.error for z in self.zones if z.error]
 
     def to_json(self) -> dict:
-        return {"version": 1, "owner": self.owner, "checksum": self.checksum,
+        return {"version": 1, "owner": self.owner, "adopt": self.adopt, "checksum": self.checksum,
                 "zones": [z.to_json() for z in self.zones]}
