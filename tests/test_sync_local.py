@@ -242,3 +242,28 @@ def test_provider_file_errors_are_located_and_secrets_never_printed(home, monkey
     run = subprocess.run([str(Path(sys.executable).parent / "zonesync"), "plan"], cwd=home, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "ZS_TEST_PDNS_KEY is not set" in run.stdout + run.stderr
+
+
+def test_concurrent_runs_are_serialized_per_zone(home):
+    """Four syncs at once, each with a different weight for one target: the zone file is never
+    torn, every run ends cleanly, and the result is exactly one run's description."""
+    import subprocess
+    import sys
+    desc = home / "zones" / "acme.example.yaml"
+    original = desc.read_text()
+    runs = []
+    for weight in (61, 62, 63, 64):
+        work = home.parent / f"w{weight}"
+        shutil.copytree(home / "zones", work / "zones")
+        shutil.copytree(home / "providers", work / "providers")
+        (work / "zones" / "acme.example.yaml").write_text(original.replace("weight: 60", f"weight: {weight}"))
+        env = dict(__import__("os").environ, ZONESYNC_STATE_DIR=str(home / ".zonesync"))
+        runs.append(subprocess.Popen([str(Path(sys.executable).parent / "zonesync"), "sync",
+                                      "--no-verify"], cwd=work, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True))
+    outputs = [r.communicate(timeout=120) for r in runs]
+    assert all(r.returncode == 0 for r in runs), outputs
+    srv = rrsets(home, "acme.example")[("_sips._tcp.acme.example.", "SRV")]
+    weights = {int(v.split()[2]) for v in srv if v.endswith("sbc1.acme.example.")}
+    assert len(weights) == 1 and weights <= {61, 62, 63, 64}
+    assert sum(1 for k in rrsets(home, "acme.example") if k[1] == "SOA") == 1

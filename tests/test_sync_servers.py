@@ -199,3 +199,41 @@ def test_server_down_mid_run_then_converges(backend, home):
     run = zs(home, backend, "sync")
     assert run.returncode == 0, run.stdout + run.stderr
     assert zs(home, backend, "plan", "--exit-code").returncode == 0
+
+
+def test_verify_servers_come_from_the_zones_ns_records_when_not_configured(tmp_path):
+    """Without verify.nameservers the zone's NS set (and its addresses) names the servers."""
+    import dns.resolver
+
+    from zonesync.sync import discover_nameservers
+
+    zones = {"mysite.ru": zone_text("mysite.ru", [], ns_address="192.0.2.53")}
+    with BindServer(zones, tmp_path / "bind") as server:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers, resolver.port = [server.address], server.port
+        assert discover_nameservers("mysite.ru", resolver) == (["192.0.2.53:53"], None)
+        servers, problem = discover_nameservers("nowhere.example", resolver)
+        assert servers == [] and "NS records could not be read" in problem
+
+
+def test_a_missing_zone_is_created_only_with_create_zones(tmp_path):
+    home = tmp_path / "home"
+    (home / "zones").mkdir(parents=True)
+    shutil.copy(ROOT / "zones" / "srvonly.example.yaml", home / "zones")
+    (home / "providers").mkdir()
+    with PowerDnsServer(tmp_path / "pdns") as server:
+        backend = Backend("pdns", server, "", {"ZS_TEST_PDNS_API_KEY": server.api_key})
+        base = (f"class: octodns_powerdns.PowerDnsProvider\ndefault: true\n"
+                f"settings:\n  host: 127.0.0.1\n  port: {server.api_port}\n"
+                f"  api_key: env/ZS_TEST_PDNS_API_KEY\n  enable_dynamic: false\n"
+                f"  mode_of_operation: native\n"
+                f"verify:\n  nameservers: ['{server.nameserver}']\n")
+        (home / "providers" / "pdns.yaml").write_text(base)
+        run = zs(home, backend, "sync")
+        assert run.returncode == 1
+        assert "does not exist on provider pdns" in run.stdout and "create_zones: true" in run.stdout
+        assert server.api("GET", "zones") == []
+        (home / "providers" / "pdns.yaml").write_text(base + "create_zones: true\n")
+        run = zs(home, backend, "sync")
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert backend.rrset("_sip._udp.srvonly.example.", "SRV") == {"300 10 50 5070 pbx.srvonly.example."}

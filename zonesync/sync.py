@@ -174,9 +174,12 @@ def verify_target(target: Target, *, wait: float | None = None,
         return out
     servers = target.provider.nameservers
     if not servers:
-        out.error = (f"no servers to verify {target.zone} on {target.provider.name}: set "
-                     f"verify.nameservers in {target.provider.file}")
-        return out
+        servers, problem = discover_nameservers(target.zone)
+        if problem:
+            out.error = (f"no servers to verify {target.zone} on {target.provider.name}: "
+                         f"{problem}; set verify.nameservers in {target.provider.file}")
+            return out
+        out.notes.append(f"servers from the zone's NS records: {', '.join(servers)}")
     budget = target.provider.spec.verify.wait if wait is None else wait
     minimum = target.provider.spec.verify.ttl_minimum
     with _responder(target, servers, out.notes) as servers:
@@ -185,6 +188,28 @@ def verify_target(target: Target, *, wait: float | None = None,
             ttl_rounding=(lambda ttl: max(ttl, minimum)) if minimum else None,
             parent_servers=target.provider.spec.verify.parent_nameservers or None)
     return out
+
+
+def discover_nameservers(zone: str, resolver=None) -> tuple[list[str], str | None]:
+    """The zone's authoritative servers from its NS records, as the system resolver (or
+    ``resolver``) sees them: ["address:53", ...], or a reason there are none."""
+    import dns.exception
+    import dns.resolver
+
+    resolver = resolver or dns.resolver.Resolver()
+    try:
+        names = sorted(r.target.to_text() for r in resolver.resolve(zone + ".", "NS"))
+    except dns.exception.DNSException as exc:
+        return [], f"its NS records could not be read ({type(exc).__name__}: {exc})"
+    servers = []
+    for name in names:
+        for rtype in ("A", "AAAA"):
+            try:
+                answer = resolver.resolve(name, rtype)
+            except dns.exception.DNSException:
+                continue
+            servers += [f"{r.address}:53" if rtype == "A" else f"[{r.address}]:53" for r in answer]
+    return (servers, None) if servers else ([], f"no address for its NS names {', '.join(names)}")
 
 
 class _responder:
