@@ -355,16 +355,26 @@ def _print_verification(v) -> None:
     click.echo("\n".join("  " + line for line in v.result.to_text().splitlines()))
 
 
+def _apply_options(command):
+    """The options `apply` and `sync` share."""
+    for option in reversed([
+        click.option("--force", is_flag=True, help="Allow changes over octoDNS's safety thresholds."),
+        click.option("--adopt", is_flag=True, help="Take over unmarked existing records zonesync wants."),
+        click.option("--no-verify", "no_verify", is_flag=True, help="Skip the verification after apply."),
+        click.option("--wait", type=float, default=None, help="Propagation budget for verify (seconds)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
 @cli.command("apply")
 @click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Apply exactly this reviewed plan (refused if DNS or zones/ changed since).")
 @click.option("--provider", "provider", default=None, help="Only this provider.")
-@click.option("--force", is_flag=True, help="Allow changes over octoDNS's safety thresholds.")
-@click.option("--adopt", is_flag=True, help="Take over unmarked existing records zonesync wants.")
-@click.option("--no-verify", "no_verify", is_flag=True, help="Skip the verification after apply.")
-@click.option("--wait", type=float, default=None, help="Propagation budget for verify (seconds).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_apply_options
 @click.pass_context
 def apply_cmd(ctx, domains, plan_file, provider, force, adopt, no_verify, wait, fmt) -> None:
     """Apply the changes (only to records zonesync owns), then verify."""
@@ -392,11 +402,7 @@ def _saved_plan(path: str) -> tuple[dict[tuple[str, str], str], bool]:
 
 
 @cli.command("sync")
-@click.option("--force", is_flag=True, help="Allow changes over octoDNS's safety thresholds.")
-@click.option("--adopt", is_flag=True, help="Take over unmarked existing records zonesync wants.")
-@click.option("--no-verify", "no_verify", is_flag=True, help="Skip the verification.")
-@click.option("--wait", type=float, default=None, help="Propagation budget for verify (seconds).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_apply_options
 @click.pass_context
 def sync_cmd(ctx, force, adopt, no_verify, wait, fmt) -> None:
     """The main job: plan, apply and verify every zone on every provider."""

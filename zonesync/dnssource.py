@@ -7,7 +7,7 @@ runs against compiled records (pure, property-testable) and against authoritativ
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Protocol
 
 import dns.exception
@@ -142,57 +142,53 @@ class LiveSource:
         self.servers = [parse_nameserver(name) for name in names]
 
     def query(self, name: str, rtype: str) -> Answer:
-        failures: list[Answer] = []
-        for _round in range(1 + max(0, self.retries)):
-            for host, port in self.servers:
-                answer = self._query_one(name, rtype, host, port)
-                if not answer.indeterminate:
-                    return answer
-                failures.append(answer)
-        last = failures[-1]
-        detail = "; ".join(dict.fromkeys(f.detail for f in failures))
-        return Answer(last.status, detail=detail)
+        return self._first_definite(lambda host, port: self._query_one(name, rtype, host, port))
 
     def zone_query(self, zone: str, rtype: Literal["SOA", "NS"]) -> "ZoneAnswer":
         """The SOA serial or the NS names of ``zone``, asked without recursion (RD clear), as
         ``query`` tries the servers. A referral's NS set counts for NS (a parent's answer)."""
-        failures: list[ZoneAnswer] = []
+        return self._first_definite(lambda host, port: self._zone_query_one(zone, rtype, host, port))
+
+    def _first_definite(self, ask):
+        """Each server in turn, ``1 + retries`` rounds: the first definite answer, or the last
+        failure with every server's reason in ``detail``."""
+        failures = []
         for _round in range(1 + max(0, self.retries)):
             for host, port in self.servers:
-                answer = self._zone_query_one(zone, rtype, host, port)
+                answer = ask(host, port)
                 if not answer.indeterminate:
                     return answer
                 failures.append(answer)
         detail = "; ".join(dict.fromkeys(f.detail for f in failures))
-        return ZoneAnswer(failures[-1].status, ns=failures[-1].ns, detail=detail)
+        return replace(failures[-1], detail=detail)
 
-    def _zone_query_one(self, zone: str, rtype: str, host: str, port: int) -> "ZoneAnswer":
+    def _exchange(self, request: dns.message.Message, host: str, port: int):
+        """(response, None) or (None, (status, detail)): UDP, then TCP when truncated."""
         where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-        request = dns.message.make_query(zone, rtype, use_edns=0, payload=EDNS_PAYLOAD,
-                                         flags=0)
         try:
             response = dns.query.udp(request, host, timeout=self.timeout, port=port,
                                      ignore_unexpected=True)
             if response.flags & dns.flags.TC:
                 response = dns.query.tcp(request, host, timeout=self.timeout, port=port)
         except dns.exception.Timeout:
-            return ZoneAnswer("timeout", detail=f"no answer from {where} in {self.timeout:g}s")
+            return None, ("timeout", f"no answer from {where} in {self.timeout:g}s")
         except (OSError, dns.exception.DNSException) as exc:
-            return ZoneAnswer("timeout", detail=f"{where}: {exc.__class__.__name__}: {exc}")
+            return None, ("timeout", f"{where}: {exc.__class__.__name__}: {exc}")
+        return response, where
+
+    def _zone_query_one(self, zone: str, rtype: str, host: str, port: int) -> "ZoneAnswer":
+        request = dns.message.make_query(zone, rtype, use_edns=0, payload=EDNS_PAYLOAD,
+                                         flags=0)
+        response, where = self._exchange(request, host, port)
+        if response is None:
+            return ZoneAnswer(where[0], detail=where[1])
         return zone_answer_from_message(response, zone, rtype, where)
 
     def _query_one(self, name: str, rtype: str, host: str, port: int) -> Answer:
-        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         request = dns.message.make_query(name, rtype, use_edns=0, payload=EDNS_PAYLOAD)
-        try:
-            response = dns.query.udp(request, host, timeout=self.timeout, port=port,
-                                     ignore_unexpected=True)
-            if response.flags & dns.flags.TC:
-                response = dns.query.tcp(request, host, timeout=self.timeout, port=port)
-        except dns.exception.Timeout:
-            return Answer("timeout", detail=f"no answer from {where} in {self.timeout:g}s")
-        except (OSError, dns.exception.DNSException) as exc:
-            return Answer("timeout", detail=f"{where}: {exc.__class__.__name__}: {exc}")
+        response, where = self._exchange(request, host, port)
+        if response is None:
+            return Answer(where[0], detail=where[1])
         return answer_from_message(response, name, rtype, where)
 
 
