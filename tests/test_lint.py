@@ -9,8 +9,6 @@ YAML itself with a trailing ``#<`` comment, so no line number is written twice.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, CLEAN, cli
+from tests.helpers import CLEAN, cli
 from zonesync import estate
 from zonesync.compile import compile_description
 
@@ -224,7 +222,7 @@ def test_load_estate(case: Case, tmp_path: Path):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_cli_validate(case: Case, tmp_path: Path):
-    path = _write(case, tmp_path)
+    _write(case, tmp_path)
     before = snapshot(tmp_path)
     text = cli("validate", case.name, cwd=tmp_path)
     as_json = cli("validate", "--json", case.name, cwd=tmp_path)

@@ -18,7 +18,6 @@ import click
 from . import __version__
 from .compile import compile_description, to_json as records_json, to_zone_text
 from .estate import Estate, check, load_estate, load_files
-from .findings import Finding
 
 ZONES_ENV = "ZONESYNC_ZONES"
 
@@ -224,42 +223,27 @@ def _print_resolution(result, trace: bool) -> None:
 
 # --- sync: plan, apply, verify ----------------------------------------------------------------
 
-class _World:
-    """Everything a sync command needs, loaded once: descriptions, providers, state, owner."""
+def _workspace(ctx: click.Context):
+    """The sync commands' workspace; provider-file or owner problems end the command."""
+    from .sync import Workspace
 
-    def __init__(self, ctx: click.Context):
-        from .ownership import owner_id
-        from .providers.config import load_providers
-        from .state import state_dir
+    workspace = Workspace(_zones_dir(ctx), Path(ctx.obj["providers"]), ctx.obj["state"])
+    if workspace.problems:
+        for problem in workspace.problems:
+            click.echo(problem, err=True)
+        _fail("provider files or settings have errors: nothing was planned", code=1)
+    return workspace
 
-        zones = _zones_dir(ctx)
-        self.estate = load_estate([zones] if zones.is_dir() else [])
-        self.state = state_dir(zones, ctx.obj["state"])
-        self.providers = load_providers(Path(ctx.obj["providers"]), self.state)
-        try:
-            self.owner = owner_id()
-        except ValueError as exc:
-            _fail(str(exc))
-        if self.providers.findings:
-            for finding in self.providers.findings:
-                click.echo(finding.to_text(), err=True)
-            _fail("provider files have errors: nothing was planned", code=1)
 
-    def select(self, domains, provider=None):
-        from .sync import select
-        selection = select(self.estate, self.providers, self.state, domains, provider)
-        for error in selection.errors:
-            click.echo(f"zonesync: {error}", err=True)
-        if selection.errors:
-            sys.exit(1)
-        for finding in self.estate.errors:
-            click.echo(finding.to_text(), err=True)
-        return selection
-
-    @property
-    def broken(self) -> bool:
-        """Descriptions with errors: their zones were not touched, and the run must say so."""
-        return bool(self.estate.errors)
+def _select(workspace, domains, provider=None):
+    selection = workspace.select(domains, provider)
+    for error in selection.errors:
+        click.echo(f"zonesync: {error}", err=True)
+    if selection.errors:
+        sys.exit(1)
+    for finding in workspace.estate.errors:
+        click.echo(finding.to_text(), err=True)
+    return selection
 
 
 def _progress(items, label: str):
@@ -292,8 +276,8 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
     from .plan import Plan
     from .report import plan_markdown, plan_text
 
-    world = _World(ctx)
-    selection = world.select(domains, provider)
+    world = _workspace(ctx)
+    selection = _select(world, domains, provider)
     plan = Plan([t.plan(world.owner, adopt) for t in _progress(selection.targets, "planning")],
                 world.owner, adopt)
     if out:
@@ -311,37 +295,20 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
     sys.exit(1 if failed else 0)
 
 
-def _apply_and_verify(ctx, world, selection, *, adopt, force, checksums, no_verify, wait,
+def _apply_and_verify(workspace, selection, *, adopt, force, checksums, no_verify, wait,
                       fmt) -> None:
     from .report import apply_text
-    from .sync import apply_all
+    from .sync import run
 
-    results = apply_all(selection, world.state, world.owner, adopt=adopt, force=force,
-                        checksums=checksums)
-    failed = any(not r.ok for r in results) or world.broken
-    verifications = []
-    if not no_verify:
-        by_key = {(r.zone, r.provider): r for r in results}
-        for target in _progress(selection.targets, "verifying"):
-            applied = by_key.get((target.zone + ".", target.provider.name))
-            if applied is None or not applied.ok:
-                continue
-            deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
-            verifications.append(_verify_one(target, wait, deleted))
+    result = run(workspace, selection, adopt=adopt, force=force, checksums=checksums,
+                 verify=not no_verify, wait=wait, progress=_progress)
     if fmt == "json":
-        _emit_json({"ok": not failed and all(v.ok for v in verifications),
-                    "applied": [r.to_json() for r in results],
-                    "verified": [v.to_json() for v in verifications]})
+        _emit_json(result.to_json())
     else:
-        click.echo(apply_text(results), nl=False)
-        for v in verifications:
+        click.echo(apply_text(result.applied), nl=False)
+        for v in result.verified:
             _print_verification(v)
-    sys.exit(1 if failed or not all(v.ok for v in verifications) else 0)
-
-
-def _verify_one(target, wait, absent=()):
-    from .sync import verify_target
-    return verify_target(target, wait=wait, absent=absent)
+    sys.exit(0 if result.ok else 1)
 
 
 def _print_verification(v) -> None:
@@ -378,15 +345,15 @@ def _apply_options(command):
 @click.pass_context
 def apply_cmd(ctx, domains, plan_file, provider, force, adopt, no_verify, wait, fmt) -> None:
     """Apply the changes (only to records zonesync owns), then verify."""
-    world = _World(ctx)
-    selection = world.select(domains, provider)
+    world = _workspace(ctx)
+    selection = _select(world, domains, provider)
     checksums = None
     if plan_file:
         checksums, planned_adopt = _saved_plan(plan_file)
         adopt = adopt or planned_adopt          # the reviewed plan's decisions, not new ones
         wanted = set(checksums)
         selection.targets = [t for t in selection.targets if (t.zone + ".", t.provider.name) in wanted]
-    _apply_and_verify(ctx, world, selection, adopt=adopt, force=force, checksums=checksums,
+    _apply_and_verify(world, selection, adopt=adopt, force=force, checksums=checksums,
                       no_verify=no_verify, wait=wait, fmt=fmt)
 
 
@@ -406,9 +373,9 @@ def _saved_plan(path: str) -> tuple[dict[tuple[str, str], str], bool]:
 @click.pass_context
 def sync_cmd(ctx, force, adopt, no_verify, wait, fmt) -> None:
     """The main job: plan, apply and verify every zone on every provider."""
-    world = _World(ctx)
-    selection = world.select(())
-    _apply_and_verify(ctx, world, selection, adopt=adopt, force=force, checksums=None,
+    world = _workspace(ctx)
+    selection = _select(world, ())
+    _apply_and_verify(world, selection, adopt=adopt, force=force, checksums=None,
                       no_verify=no_verify, wait=wait, fmt=fmt)
 
 
@@ -420,9 +387,11 @@ def sync_cmd(ctx, force, adopt, no_verify, wait, fmt) -> None:
 @click.pass_context
 def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
     """Check live DNS on every authoritative server against zones/, and what callers reach."""
-    world = _World(ctx)
-    selection = world.select(domains, provider)
-    results = [_verify_one(t, wait) for t in _progress(selection.targets, "verifying")]
+    from .sync import verify_target
+
+    world = _workspace(ctx)
+    selection = _select(world, domains, provider)
+    results = [verify_target(t, wait=wait) for t in _progress(selection.targets, "verifying")]
     if fmt == "json":
         _emit_json({"ok": all(v.ok for v in results), "zones": [v.to_json() for v in results]})
     else:

@@ -248,3 +248,71 @@ def _answers(server: str, zone: str) -> bool:
     except (OSError, dns.exception.DNSException):
         return False
     return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA)
+
+
+# --- one whole run, for every door (CLI, API, job runner) ---------------------------------------
+
+class Workspace:
+    """Everything a run needs, loaded once: descriptions, providers, state dir, owner id.
+
+    Problems are data (``problems``): the CLI prints them, the API answers with them."""
+
+    def __init__(self, zones_dir: Path, providers_dir: Path, state_override: str | None = None):
+        from .estate import load_estate
+        from .ownership import owner_id
+        from .providers.config import load_providers
+
+        self.zones_dir = zones_dir
+        self.estate = load_estate([zones_dir] if zones_dir.is_dir() else [])
+        self.state = S.state_dir(zones_dir, state_override)
+        self.providers = load_providers(providers_dir, self.state)
+        self.problems: list[str] = [f.to_text() for f in self.providers.findings]
+        try:
+            self.owner = owner_id()
+        except ValueError as exc:
+            self.owner = ""
+            self.problems.append(str(exc))
+
+    @property
+    def broken(self) -> bool:
+        """Descriptions with errors: their zones are not touched, and the run must say so."""
+        return bool(self.estate.errors)
+
+    def select(self, domains: Iterable[str] = (), provider: str | None = None) -> Selection:
+        return select(self.estate, self.providers, self.state, domains, provider)
+
+
+@dataclass
+class RunResult:
+    """What a sync run did: the applies (each with its plan) and the verifications."""
+
+    applied: list[ZoneApply]
+    verified: list[TargetVerification]
+    broken: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return (not self.broken and all(r.ok for r in self.applied)
+                and all(v.ok for v in self.verified))
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "applied": [r.to_json() for r in self.applied],
+                "verified": [v.to_json() for v in self.verified]}
+
+
+def run(workspace: Workspace, selection: Selection, *, adopt: bool = False, force: bool = False,
+        checksums: dict | None = None, verify: bool = True, wait: float | None = None,
+        progress=lambda items, label: items) -> RunResult:
+    """Apply every selected target, then verify the ones that applied cleanly."""
+    results = apply_all(selection, workspace.state, workspace.owner, adopt=adopt, force=force,
+                        checksums=checksums)
+    verifications = []
+    if verify:
+        by_key = {(r.zone, r.provider): r for r in results}
+        for target in progress(selection.targets, "verifying"):
+            applied = by_key.get((target.zone + ".", target.provider.name))
+            if applied is None or not applied.ok:
+                continue
+            deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
+            verifications.append(verify_target(target, wait=wait, absent=deleted))
+    return RunResult(results, verifications, workspace.broken)
