@@ -16,6 +16,8 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 import pytest
+
+import zonesync.plan  # noqa: F401,E402 - the validators zonesync runs with (strict, best-practice)
 from octodns.processor.ownership import OwnershipProcessor
 from octodns.provider import SupportsException
 from octodns.record import Create, Delete, Record, Update
@@ -383,7 +385,9 @@ def test_naptr_and_txt_escaping_round_trip(tmp_path):
          "regexp": REGEXP_DOUBLE, "replacement": "."},
         {"order": 2, "preference": 1, "flags": "U", "service": "E2U+sip",
          "regexp": '!^(.*)$!sip:"\\1"@x!', "replacement": "."}]})
-    add(zone, "spf", {"type": "SPF", "ttl": 60, "value": "v=spf1 a:x.example\\; -all"})
+    # SPF is deprecated under the validators zonesync runs with (best-practice): a legacy zone
+    # may still hold one, so it is added leniently, as populate would read it.
+    add(zone, "spf", {"type": "SPF", "ttl": 60, "value": "v=spf1 a:x.example\\; -all"}, lenient=True)
     sync(p, zone)
     path = path_of(p)
     assert p.plan(zone) is None  # everything reads back as planned

@@ -345,7 +345,26 @@ def test_txt_semicolon_must_be_escaped(backend):
     assert provider.plan(desired) is None
 
 
-def test_missing_trailing_dot(backend):
+@pytest.fixture
+def legacy_validators():
+    """octoDNS's default validator set for one test (validators are process-global); then back
+    to the set zonesync runs with."""
+    from octodns.record import Record as OctoRecord
+    OctoRecord.enable_validators({"legacy"})
+    yield
+    OctoRecord.enable_validators({"strict", "best-practice"})
+
+
+def test_zonesync_validators_reject_a_missing_trailing_dot():
+    from octodns.record.exception import ValidationError
+
+    import zonesync.plan  # noqa: F401 - enables strict + best-practice
+    with pytest.raises(ValidationError):
+        make_zone("trail.example.", [("_sip._udp", {"type": "SRV", "ttl": 300, "value": {
+            "priority": 10, "weight": 50, "port": 5060, "target": "pbx.trail.example"}})])
+
+
+def test_missing_trailing_dot(backend, legacy_validators):
     # QUIRK: octoDNS's default (legacy) validators accept an SRV target without trailing dot.
     # PowerDNS rejects the whole PATCH (422 "Not in expected format", nothing written);
     # octodns-bind lets dnspython make it relative to the zone: pbx.<origin>.<origin>, and the

@@ -289,7 +289,7 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
         click.echo(plan_markdown(plan), nl=False)
     else:
         click.echo(plan_text(plan), nl=False)
-    failed = bool(plan.errors) or world.broken
+    failed = bool(plan.errors) or (world.broken and selection.everything)
     if exit_code:
         sys.exit(1 if failed else 2 if plan.has_changes else 0)
     sys.exit(1 if failed else 0)
@@ -397,7 +397,63 @@ def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
     else:
         for v in results:
             _print_verification(v)
-    sys.exit(0 if results and all(v.ok for v in results) and not world.broken else 1)
+    sys.exit(0 if results and all(v.ok for v in results) and not (world.broken and selection.everything) else 1)
+
+
+@cli.command("drift")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def drift_cmd(ctx, domains, as_json) -> None:
+    """Compare live DNS with zones/ on every provider and server; change nothing.
+
+    Exit 0 clean (or only pending propagation), 2 drift, 1 error: for cron and CI."""
+    from .drift import check_drift, overall
+    from .sync import Workspace
+
+    world = Workspace(_zones_dir(ctx), Path(ctx.obj["providers"]), ctx.obj["state"])
+    reports = check_drift(world, domains, progress=_progress)
+    state = overall(reports) if reports else "error"
+    if as_json:
+        _emit_json({"ok": state in ("clean", "pending"), "state": state,
+                    "drifted": sum(r.drifted for r in reports),
+                    "reports": [r.to_json() for r in reports]})
+    else:
+        for report in reports:
+            _print_drift(report)
+    if not reports:
+        click.echo(f"zonesync: nothing to check: no descriptions in {_zones_dir(ctx)} and no "
+                   "zones zonesync manages", err=True)
+    sys.exit({"clean": 0, "pending": 0, "drift": 2}.get(state, 1))
+
+
+def _print_drift(report) -> None:
+    where = f"{report.domain or '-'} on {report.provider or '-'}"
+    if report.zone and report.zone.rstrip(".") != report.domain:
+        where += f" (zone {report.zone})"
+    if report.state == "error":
+        head = f"ERROR — {report.error}"
+        if report.drifted:
+            head += f" (and {report.drifted} drifted RRset{'s' if report.drifted != 1 else ''})"
+    elif report.state == "drift":
+        head = f"DRIFT — {report.drifted} RRset{'s' if report.drifted != 1 else ''}"
+    else:
+        head = report.state
+    click.echo(f"{where}: {head}")
+    for c in report.checks:
+        seen = f"@ {c['server']}" if c["server"] else f"(provider {report.provider})"
+        marker = " (ownership marker)" if c.get("marker") else ""
+        click.echo(f"  {c['state']:<13} {c['name']} {c['type']}{marker}  {seen}")
+        click.echo(f"      expected: {_rrset_line(c['expected'], c['expected_ttl'])}")
+        click.echo(f"      live:     {_rrset_line(c['live'], c['live_ttl'])}")
+        if c.get("detail"):
+            click.echo(f"      {c['detail']}")
+
+
+def _rrset_line(rdatas, ttl) -> str:
+    if not rdatas:
+        return "(none)"
+    return f"TTL {ttl if ttl is not None else '?'}  " + " | ".join(rdatas)
 
 
 @cli.command("dns-serve")
@@ -423,6 +479,51 @@ def dns_serve_cmd(ctx, listen, directory) -> None:
         serve_forever(folder, host, port, lambda msg: click.echo(msg, err=True))
     except OSError as exc:
         _fail(f"cannot listen on {listen}: {exc.strerror or exc}", code=1)
+
+# --- serve ----------------------------------------------------------------------------------
+
+@cli.command("serve")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              help="Address and port of the HTTP API.")
+@click.pass_context
+def serve_cmd(ctx, listen) -> None:
+    """Run the HTTP API with Flask's development server (for trying it out, not production).
+
+    \b
+    In production run the same app under gunicorn:
+      gunicorn -w 4 -b 0.0.0.0:8080 'zonesync.api:create_app()'
+    (no --preload). Settings come from the environment: ZONESYNC_ZONES, ZONESYNC_PROVIDERS,
+    ZONESYNC_STATE_DIR, ZONESYNC_TOKENS (name:scope1,scope2:token;...) or
+    ZONESYNC_TOKENS_FILE, ZONESYNC_WEBHOOK_SECRET, ZONESYNC_GIT_PUSH, ZONESYNC_DRIFT_INTERVAL,
+    ZONESYNC_DRIFT_REMEDIATE, ZONESYNC_MAX_QUEUE, ZONESYNC_MAX_BODY. --zones, --providers and
+    --state given to zonesync override the first three."""
+    import logging
+
+    from .api import create_app
+    from .api.config import ConfigError
+    from .dnssource import parse_nameserver
+
+    try:
+        host, port = parse_nameserver(listen)
+    except ValueError as exc:
+        _fail(str(exc))
+    env = {k: v for k, v in os.environ.items() if k.startswith("ZONESYNC_")}
+    env.update({"ZONESYNC_ZONES": ctx.obj["zones"], "ZONESYNC_PROVIDERS": ctx.obj["providers"]})
+    if ctx.obj["state"]:
+        env["ZONESYNC_STATE_DIR"] = ctx.obj["state"]
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("zonesync").setLevel(logging.INFO)
+    try:
+        app = create_app(env)
+    except ConfigError as exc:
+        _fail(f"configuration: {exc}")
+    click.echo(f"zonesync serve: the HTTP API on http://{listen} with Flask's DEVELOPMENT server; "
+               "in production use gunicorn 'zonesync.api:create_app()'. Ctrl-C stops", err=True)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}: {exc.strerror or exc}", code=1)
+
 
 # --- rules ----------------------------------------------------------------------------------
 

@@ -51,12 +51,14 @@ class Target:
 class Selection:
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    everything: bool = True    # no domain or provider filter: every description is in scope
 
 
 def select(estate: Estate, providers: Providers, state: Path, domains: Iterable[str] = (),
            provider: str | None = None) -> Selection:
     """The targets for ``domains`` (their whole zones) or for everything."""
-    out = Selection()
+    domains = list(domains)
+    out = Selection(everything=not domains and provider is None)
     if provider and provider not in providers.configs:
         out.errors.append(f"no provider named {provider!r} (files in providers/: "
                           f"{', '.join(sorted(providers.configs)) or 'none'})")
@@ -315,4 +317,6 @@ def run(workspace: Workspace, selection: Selection, *, adopt: bool = False, forc
                 continue
             deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
             verifications.append(verify_target(target, wait=wait, absent=deleted))
-    return RunResult(results, verifications, workspace.broken)
+    # A broken description outside a filtered selection is not this run's failure; over
+    # everything it is (its zone could not be synced).
+    return RunResult(results, verifications, workspace.broken and selection.everything)

@@ -1,0 +1,249 @@
+"""Git as the record of zones/, with real git on disk: a bare "remote", clones of it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dnsservers import require_binary
+from zonesync import gitops
+from zonesync.gitops import GitError, commit, domains_of, is_work_tree, pull, verify_github, \
+    verify_gitlab
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+ENV.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0")
+
+
+def git(cwd: Path, *args: str) -> str:
+    run = subprocess.run(["git", *args], cwd=cwd, env=ENV, capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def configure(repo: Path, name: str) -> None:
+    git(repo, "config", "user.name", name)
+    git(repo, "config", "user.email", f"{name}@example.test")
+
+
+def clone(remote: Path, where: Path, name: str) -> Path:
+    git(where.parent, "clone", "--quiet", str(remote), where.name)
+    configure(where, name)
+    return where
+
+
+def write_commit(repo: Path, files: dict[str, str | None], message: str, push: bool = True) -> str:
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            git(repo, "rm", "--quiet", rel)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            git(repo, "add", rel)
+    git(repo, "commit", "--quiet", "-m", message)
+    if push:
+        git(repo, "push", "--quiet")
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def has_git():
+    """Skip outside CI, fail under CI=true (the CI image lists git in .ci/packages.txt)."""
+    require_binary("git", "git")
+
+
+@pytest.fixture
+def repos(tmp_path: Path, monkeypatch, has_git):
+    """(remote, zones repo, a colleague's clone): both clones track remote's main."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(seed))
+    configure(seed, "seed")
+    git(seed, "remote", "add", "origin", str(remote))
+    write_commit(seed, {"zones/acme.example.yaml": "domain: acme.example\n",
+                        "zones/mysite.ru.yaml": "domain: mysite.ru\n",
+                        "README.md": "zones\n"}, "initial", push=False)
+    git(seed, "push", "--quiet", "-u", "origin", "main")
+    zones_repo = clone(remote, tmp_path / "zones-repo", "server")
+    colleague = clone(remote, tmp_path / "colleague", "colleague")
+    return remote, zones_repo, colleague
+
+
+def tree_snapshot(repo: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(repo).parts}
+
+
+# --- webhook signatures ----------------------------------------------------------------------
+
+def test_github_signature():
+    secret, body = "hook-secret", b'{"ref": "refs/heads/main"}'
+    good = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert verify_github(secret, body, good)
+    assert verify_github(secret, body, good.upper().replace("SHA256=", "sha256="))  # hex case
+    assert not verify_github(secret, body + b" ", good)                   # body changed
+    assert not verify_github("other-secret", body, good)                  # forged
+    forged = "sha256=" + hmac.new(b"guess", body, hashlib.sha256).hexdigest()
+    assert not verify_github(secret, body, forged)
+    assert not verify_github(secret, body, None)                          # missing
+    assert not verify_github(secret, body, "")
+    assert not verify_github(secret, body, good.replace("sha256=", "sha1="))   # wrong prefix
+    assert not verify_github(secret, body, good[len("sha256="):])         # no prefix
+    assert not verify_github(secret, body, good[:-2])                     # truncated
+    assert not verify_github(secret, body, good[:-1] + "g")               # not hex
+    assert not verify_github(secret, body, "sha256=é" + good[8:])         # not ASCII
+    assert not verify_github("", body, "sha256=" + hmac.new(b"", body, hashlib.sha256).hexdigest())
+
+
+def test_gitlab_token():
+    assert verify_gitlab("tok-123", "tok-123")
+    assert not verify_gitlab("tok-123", "tok-124")
+    assert not verify_gitlab("tok-123", None)
+    assert not verify_gitlab("tok-123", "")
+    assert not verify_gitlab("", "")
+    assert not verify_gitlab("tok-123", "tök-123")                        # non-ASCII: no crash
+
+
+def test_domains_of():
+    assert domains_of(["zones/acme.example.yaml", "zones/Mysite.RU.yml", "zones/README.md",
+                       "zones/acme.example.yaml", "zones/.hidden.yaml"]) == ["acme.example",
+                                                                            "mysite.ru"]
+
+
+def test_messages_never_carry_url_credentials():
+    text = "fatal: unable to access 'https://bot:s3cret@git.example.com/zones.git/': 403"
+    assert gitops.clean(text) == "fatal: unable to access 'https://git.example.com/zones.git/': 403"
+    assert "tok" not in gitops.clean("ssh://tok@host/x and http://:tok@h/y")
+
+
+# --- pull ------------------------------------------------------------------------------------
+
+def test_pull_fast_forward_lists_changed_and_deleted_zone_files(repos):
+    _remote, zones_repo, colleague = repos
+    old = git(zones_repo, "rev-parse", "HEAD")
+    assert pull(zones_repo / "zones") == gitops.PullResult(old, old)     # nothing new
+    new = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 60\n",
+                                   "zones/srvonly.example.yaml": "domain: srvonly.example\n",
+                                   "zones/mysite.ru.yaml": None,
+                                   "README.md": "zones, changed\n"}, "edit zones")
+    result = pull(zones_repo / "zones")
+    assert result.error is None and not result.diverged, result
+    assert (result.old_head, result.new_head) == (old, new)
+    assert sorted(result.changed) == ["zones/acme.example.yaml", "zones/srvonly.example.yaml"]
+    assert result.deleted == ["zones/mysite.ru.yaml"]                   # README.md: not zones/
+    assert domains_of(result.changed) == ["acme.example", "srvonly.example"]
+    assert git(zones_repo, "rev-parse", "HEAD") == new
+    assert (zones_repo / "zones" / "acme.example.yaml").read_text().endswith("ttl: 60\n")
+    assert not (zones_repo / "zones" / "mysite.ru.yaml").exists()
+
+
+def test_pull_diverged_changes_nothing(repos):
+    _remote, zones_repo, colleague = repos
+    local = write_commit(zones_repo, {"zones/acme.example.yaml": "domain: acme.example\n# local\n"},
+                         "local edit, never pushed", push=False)
+    # Local commits the upstream lacks, and nothing new there: kept, not diverged.
+    result = pull(zones_repo / "zones")
+    assert (result.diverged, result.error, result.new_head, result.ahead) == (False, None, local, 1)
+    (zones_repo / "zones" / "scratch.yaml").write_text("domain: scratch.example\n")  # untracked
+    write_commit(colleague, {"zones/mysite.ru.yaml": "domain: mysite.ru\nttl: 60\n"}, "remote edit")
+    before_tree = tree_snapshot(zones_repo)
+    before_log = git(zones_repo, "log", "--format=%H", "main")
+    result = pull(zones_repo / "zones")
+    assert result.diverged and result.error and "diverged" in result.error
+    assert (result.old_head, result.new_head, result.changed, result.deleted) == (local, local, [], [])
+    assert git(zones_repo, "rev-parse", "HEAD") == local                # the local commit stays
+    assert git(zones_repo, "log", "--format=%H", "main") == before_log
+    assert tree_snapshot(zones_repo) == before_tree                     # the work tree too
+    assert git(zones_repo, "status", "--porcelain") == "?? zones/scratch.yaml"
+    # The remote was not touched either (no push, let alone a forced one).
+    assert local not in git(colleague, "log", "--format=%H", "--all")
+    git(colleague, "fetch", "--quiet")
+    assert local not in git(colleague, "log", "--format=%H", "origin/main")
+
+
+def test_pull_errors_are_messages(repos, tmp_path):
+    _remote, zones_repo, _colleague = repos
+    assert pull(tmp_path / "nowhere").error                              # not a work tree
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    result = pull(plain)
+    assert result.error and "not in a git work tree" in result.error
+    git(zones_repo, "remote", "set-url", "origin", "https://bot:s3cret@127.0.0.1:9/zones.git")
+    result = pull(zones_repo / "zones", timeout=20)
+    assert result.error and "s3cret" not in result.error and "bot" not in result.error
+    assert "127.0.0.1:9" in result.error
+    with socket.socket() as silent:          # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        git(zones_repo, "remote", "set-url", "origin", f"http://bot:s3cret@127.0.0.1:{port}/z.git")
+        started = time.monotonic()
+        result = pull(zones_repo / "zones", timeout=2)
+        assert time.monotonic() - started < 15
+    assert result.error and "timed out" in result.error and "s3cret" not in result.error
+    assert git(zones_repo, "rev-parse", "HEAD") == result.old_head == result.new_head
+    git(zones_repo, "branch", "--unset-upstream")
+    result = pull(zones_repo / "zones")
+    assert result.error and "no upstream" in result.error
+
+
+# --- commit ----------------------------------------------------------------------------------
+
+def test_commit_records_the_files_and_pushes_when_asked(repos, tmp_path):
+    remote, zones_repo, colleague = repos
+    zones = zones_repo / "zones"
+    (zones / "new.example.yaml").write_text("domain: new.example\n")
+    (zones / "mysite.ru.yaml").unlink()
+    (zones_repo / "README.md").write_text("unrelated edit, staged by someone\n")
+    git(zones_repo, "add", "README.md")
+    head = commit(zones, [zones / "new.example.yaml", zones / "mysite.ru.yaml"],
+                  "api: new.example, mysite.ru removed", "alice")
+    assert head == git(zones_repo, "rev-parse", "HEAD")
+    assert git(zones_repo, "show", "--format=%an <%ae>|%s", "--name-status", head).splitlines() == [
+        "alice <alice@zonesync>|api: new.example, mysite.ru removed", "",
+        "D\tzones/mysite.ru.yaml", "A\tzones/new.example.yaml"]
+    assert git(zones_repo, "status", "--porcelain") == "M  README.md"   # not swept in
+    assert git(remote, "rev-parse", "main") != head                       # push=False: local
+    assert commit(zones, [zones / "new.example.yaml"], "again", "alice") is None  # no change
+
+    (zones / "new.example.yaml").write_text("domain: new.example\nttl: 60\n")
+    pushed = commit(zones, [Path(os.path.relpath(zones / "new.example.yaml"))], "api: ttl",
+                    "Bob Builder <bob@example.test>", push=True)
+    assert git(remote, "rev-parse", "main") == pushed
+    assert git(zones_repo, "show", "-s", "--format=%an <%ae>", pushed) == "Bob Builder <bob@example.test>"
+    result = pull(colleague / "zones")
+    assert result.new_head == pushed and "zones/new.example.yaml" in result.changed
+
+
+def test_commit_push_rejected_is_an_error_and_never_forced(repos):
+    remote, zones_repo, colleague = repos
+    theirs = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\n# x\n"},
+                          "colleague")
+    zones = zones_repo / "zones"
+    (zones / "new.example.yaml").write_text("domain: new.example\n")
+    with pytest.raises(GitError) as raised:
+        commit(zones, [zones / "new.example.yaml"], "api: new", "alice", push=True)
+    assert raised.value.head == git(zones_repo, "rev-parse", "HEAD")    # the commit is kept
+    assert "did not push" in str(raised.value)
+    assert git(remote, "rev-parse", "main") == theirs                   # remote untouched
+
+
+def test_not_a_work_tree(tmp_path, has_git):
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "a.example.yaml").write_text("domain: a.example\n")
+    assert not is_work_tree(zones)
+    assert not is_work_tree(tmp_path / "missing")
+    assert commit(zones, [zones / "a.example.yaml"], "m", "alice", push=True) is None
+    assert sorted(p.name for p in zones.iterdir()) == ["a.example.yaml"]

@@ -1,0 +1,346 @@
+"""Git as the record of zones/: webhook signatures, fast-forward pulls, commits of API edits.
+
+Every git call is a subprocess with explicit arguments (no shell), ``GIT_TERMINAL_PROMPT=0``
+and no controlling terminal (so ssh cannot ask either): a missing credential is an error,
+never a prompt. Each has a timeout, after which git and its helpers are killed. Failures
+become messages: git's stderr trimmed, ``user:password@`` removed from any URL and known
+secrets scrubbed.
+
+History is never rewritten: a pull is ``git fetch`` of the branch's upstream and
+``git merge --ff-only``; when the local branch and its upstream have diverged (a local commit
+that was not pushed while the upstream moved on, or an upstream that was rewritten) nothing is
+changed and ``diverged`` says so (``error`` too, so that a caller checking only ``error``
+does not carry on); a human resolves it. Pushes are plain pushes of the current
+branch to its upstream branch, never ``--force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .providers.config import scrub
+
+GIT_TIMEOUT = 60
+STDERR_LIMIT = 600
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"   # git's well-known empty tree
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+_SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
+_SAFE_EMAIL = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+class GitError(Exception):
+    """A git command failed; the message is safe to show (no credentials). ``head`` is set
+    when a commit was made before the failure (a rejected push)."""
+
+    def __init__(self, message: str, head: str | None = None):
+        super().__init__(clean(message))
+        self.head = head
+
+
+def clean(text: str) -> str:
+    """A message without credentials: ``scheme://user:password@host`` → ``scheme://host``."""
+    return scrub(_URL_CREDENTIALS.sub(r"\1", text))
+
+
+# --- webhook signatures --------------------------------------------------------------------------
+
+def verify_github(secret: str, body: bytes, signature: str | None) -> bool:
+    """GitHub's ``X-Hub-Signature-256: sha256=<hex>``, the HMAC-SHA256 of the raw body.
+    False for a missing or malformed header and for an empty secret."""
+    if not secret or not signature or not isinstance(body, (bytes, bytearray)):
+        return False
+    match = _SIGNATURE.match(signature.strip())
+    if not match:
+        return False
+    expected = hmac.new(secret.encode("utf-8"), bytes(body), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), match.group(1).lower().encode("ascii"))
+
+
+def verify_gitlab(secret: str, token: str | None) -> bool:
+    """GitLab's ``X-Gitlab-Token``: the shared secret itself. False if either is empty."""
+    if not secret or not token:
+        return False
+    return hmac.compare_digest(secret.encode("utf-8"), token.encode("utf-8"))
+
+
+# --- running git ---------------------------------------------------------------------------------
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                        "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX")}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _git(cwd: Path, *args: str, timeout: float = GIT_TIMEOUT, check: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run git in its own session: no controlling terminal, so neither git nor ssh can prompt;
+    on time-out the whole process group (git and its ssh / remote helpers) is killed."""
+    command = ["git", *args]
+    try:
+        proc = subprocess.Popen(command, cwd=cwd, env=env or _env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                encoding="utf-8", errors="surrogateescape",
+                                start_new_session=True)
+    except FileNotFoundError:
+        raise GitError("git is not installed (no `git` on PATH)") from None
+    except OSError as exc:
+        raise GitError(f"git {args[0]} in {cwd} could not run: {exc}") from None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise GitError(f"git {args[0]} in {cwd} timed out after {timeout:g} s") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    if check and result.returncode != 0:
+        raise GitError(f"git {args[0]} in {cwd} failed: {_trim(result.stderr or result.stdout)}")
+    return result
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)      # the group of the git we started, only
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()
+
+
+def _trim(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")] or lines
+    out = " / ".join(lines) or "(no message)"
+    return out if len(out) <= STDERR_LIMIT else out[:STDERR_LIMIT] + " …"
+
+
+def _out(cwd: Path, *args: str, timeout: float = GIT_TIMEOUT) -> str:
+    return _git(cwd, *args, timeout=timeout).stdout.strip()
+
+
+def is_work_tree(path: Path) -> bool:
+    """Is ``path`` (a directory) inside a git work tree?"""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    try:
+        result = _git(path, "rev-parse", "--is-inside-work-tree", check=False, timeout=10)
+    except GitError:
+        return False
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def _head(cwd: Path, timeout: float) -> str | None:
+    result = _git(cwd, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False,
+                  timeout=timeout)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+@dataclass
+class _Upstream:
+    branch: str
+    remote: str          # a remote name, or "." for a local upstream branch
+    merge: str           # refs/heads/<name> on the remote
+
+
+def _upstream(cwd: Path, timeout: float) -> _Upstream:
+    result = _git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False, timeout=timeout)
+    if result.returncode != 0:
+        raise GitError(f"{cwd}: HEAD is detached: check out the branch that tracks the zones "
+                       "repository")
+    branch = result.stdout.strip()
+    remote = _git(cwd, "config", "--get", f"branch.{branch}.remote", check=False,
+                  timeout=timeout).stdout.strip()
+    merge = _git(cwd, "config", "--get", f"branch.{branch}.merge", check=False,
+                 timeout=timeout).stdout.strip()
+    if not remote or not merge:
+        raise GitError(f"{cwd}: branch {branch} has no upstream; set one with "
+                       f"`git branch --set-upstream-to=origin/{branch}`")
+    return _Upstream(branch, remote, merge)
+
+
+def _upstream_commit(cwd: Path, timeout: float) -> str | None:
+    result = _git(cwd, "rev-parse", "--verify", "--quiet", "@{upstream}^{commit}", check=False,
+                  timeout=timeout)
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+# --- pull ----------------------------------------------------------------------------------------
+
+@dataclass
+class PullResult:
+    old_head: str | None
+    new_head: str | None
+    changed: list[str] = field(default_factory=list)   # added or modified, relative to the repo
+    deleted: list[str] = field(default_factory=list)
+    diverged: bool = False
+    error: str | None = None
+    ahead: int = 0          # local commits the upstream does not have (kept, never dropped)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.diverged
+
+    def to_json(self) -> dict:
+        return {"old_head": self.old_head, "new_head": self.new_head, "changed": self.changed,
+                "deleted": self.deleted, "diverged": self.diverged, "error": self.error,
+                "ahead": self.ahead}
+
+
+def pull(zones_dir: Path, *, timeout: float = GIT_TIMEOUT) -> PullResult:
+    """Fetch the branch's upstream and fast-forward to it; the files under ``zones_dir`` that
+    changed. ``timeout`` bounds each git command. Never rewrites or drops a commit."""
+    zones_dir = Path(zones_dir)
+    old_head = None
+    try:
+        if not is_work_tree(zones_dir):
+            return PullResult(None, None, error=f"{zones_dir} is not in a git work tree")
+        old_head = _head(zones_dir, timeout)
+        upstream = _upstream(zones_dir, timeout)
+        if upstream.remote != ".":
+            _git(zones_dir, "fetch", "--quiet", "--no-write-fetch-head", upstream.remote,
+                 timeout=timeout)
+        target = _upstream_commit(zones_dir, timeout)
+        if target is None:
+            raise GitError(f"{zones_dir}: the upstream of {upstream.branch} "
+                           f"({upstream.remote} {upstream.merge}) does not exist after fetch")
+        result = PullResult(old_head, old_head)
+        if old_head is not None:
+            result.ahead, behind = _counts(zones_dir, old_head, target, timeout)
+            if behind == 0:
+                return result            # up to date; local commits not pushed yet are kept
+            if result.ahead:
+                # A local commit the upstream lacks while it has new ones: not pushed in time,
+                # or the upstream was rewritten. Never merge, rebase or reset: a human decides.
+                result.diverged = True
+                result.error = (f"{upstream.branch} has diverged from {upstream.remote} "
+                                f"{upstream.merge}: {result.ahead} local commit(s) not there, "
+                                f"{behind} new commit(s) there; nothing was pulled (zonesync "
+                                "never rewrites history: reconcile by hand)")
+                return result
+        _git(zones_dir, "merge", "--ff-only", "--quiet", target, timeout=timeout)
+        result.new_head = _head(zones_dir, timeout)
+        result.changed, result.deleted = _changes(zones_dir, old_head, result.new_head, timeout)
+        return result
+    except GitError as exc:
+        return PullResult(old_head, _safe_head(zones_dir, timeout) if old_head else None,
+                          error=str(exc))
+
+
+def _safe_head(cwd: Path, timeout: float) -> str | None:
+    try:
+        return _head(cwd, timeout)
+    except GitError:
+        return None
+
+
+def _counts(cwd: Path, head: str, upstream: str, timeout: float) -> tuple[int, int]:
+    text = _out(cwd, "rev-list", "--left-right", "--count", f"{head}...{upstream}",
+                timeout=timeout)
+    ahead, behind = text.split()
+    return int(ahead), int(behind)
+
+
+def _changes(zones_dir: Path, old: str | None, new: str | None,
+             timeout: float) -> tuple[list[str], list[str]]:
+    """Files under ``zones_dir`` added/modified and deleted between two commits."""
+    if new is None or old == new:
+        return [], []
+    prefix = _out(zones_dir, "rev-parse", "--show-prefix", timeout=timeout)
+    top = Path(_out(zones_dir, "rev-parse", "--show-toplevel", timeout=timeout))
+    raw = _git(top, "diff", "--name-status", "--no-renames", "-z", old or EMPTY_TREE, new,
+               "--", f":(top,literal){prefix}" if prefix else ":(top)", timeout=timeout).stdout
+    parts = raw.split("\0")
+    changed, deleted = [], []
+    for status, path in zip(parts[0::2], parts[1::2]):
+        (deleted if status.startswith("D") else changed).append(path)
+    return changed, deleted
+
+
+def domains_of(paths: list[str]) -> list[str]:
+    """``zones/<domain>.yaml`` (or ``.yml``) → ``<domain>``, in order, once each."""
+    out: list[str] = []
+    for path in paths:
+        p = Path(path)
+        if p.suffix.lower() not in (".yaml", ".yml") or p.name.startswith("."):
+            continue
+        domain = p.stem.lower().rstrip(".")
+        if domain and domain not in out:
+            out.append(domain)
+    return out
+
+
+# --- commit --------------------------------------------------------------------------------------
+
+def _author(author: str) -> str:
+    author = " ".join(author.split())
+    if re.fullmatch(r"[^<>]+<[^<>]+>", author):
+        return author
+    name = author.replace("<", "").replace(">", "").strip() or "zonesync"
+    return f"{name} <{_SAFE_EMAIL.sub('-', name).strip('-') or 'zonesync'}@zonesync>"
+
+
+def commit(zones_dir: Path, paths: list[Path], message: str, author: str, *,
+           push: bool = False, timeout: float = GIT_TIMEOUT) -> str | None:
+    """Record ``paths`` (written or deleted files; relative paths are taken from the current
+    directory) in one commit by ``author`` ("name" → "name <name@zonesync>", or "Name <email>"),
+    and push it to the branch's upstream when ``push``. Only those paths are committed, whatever
+    else is staged. The new head, or None when ``zones_dir`` is not in a work tree or nothing
+    changed. GitError when git fails (``.head`` is the commit if only the push failed)."""
+    zones_dir = Path(zones_dir)
+    if not is_work_tree(zones_dir):
+        return None
+    top = Path(_out(zones_dir, "rev-parse", "--show-toplevel", timeout=timeout)).resolve()
+    relative = []
+    for path in paths:
+        absolute = Path(os.path.abspath(path))
+        try:
+            rel = absolute.resolve().relative_to(top) if absolute.exists() else \
+                absolute.parent.resolve().relative_to(top) / absolute.name
+        except ValueError:
+            raise GitError(f"{path} is outside the git work tree {top}") from None
+        relative.append(rel.as_posix())
+    if not relative:
+        return None
+    existing = [p for p in relative if (top / p).exists()]
+    gone = [p for p in relative if not (top / p).exists()]
+    if existing:
+        _git(top, "add", "--", *[f":(literal){p}" for p in existing], timeout=timeout)
+    if gone:
+        _git(top, "rm", "--cached", "--quiet", "--ignore-unmatch", "--",
+             *[f":(literal){p}" for p in gone], timeout=timeout)
+    staged = _git(top, "diff", "--cached", "--name-only", "-z", "--",
+                  *[f":(literal){p}" for p in relative], timeout=timeout).stdout
+    staged_paths = [p for p in staged.split("\0") if p]
+    if not staged_paths:
+        return None
+    env = _env()
+    if not _git(top, "config", "--get", "user.email", check=False, timeout=timeout).stdout.strip():
+        env.setdefault("GIT_COMMITTER_NAME", "zonesync")
+        env.setdefault("GIT_COMMITTER_EMAIL", "zonesync@zonesync")
+    _git(top, "commit", "--quiet", "-m", message or "zonesync: update zones",
+         f"--author={_author(author)}", "--only", "--",
+         *[f":(literal){p}" for p in staged_paths], timeout=timeout, env=env)
+    head = _head(top, timeout)
+    if push:
+        try:
+            upstream = _upstream(top, timeout)
+            if upstream.remote == ".":
+                raise GitError(f"branch {upstream.branch} tracks a local branch: nothing to "
+                               "push to")
+            _git(top, "push", "--quiet", upstream.remote,
+                 f"HEAD:{upstream.merge}", timeout=timeout)
+        except GitError as exc:
+            raise GitError(f"committed {head[:12] if head else '?'} but did not push it: {exc}",
+                           head=head) from None
+    return head
