@@ -9,7 +9,7 @@ Each finding carries the field path; ``estate`` turns paths into file lines.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Collection, Iterable
 
 from . import findings as F
 from .compile import entry_record, naptr_for, srv_for, unavailable_srv
@@ -22,10 +22,12 @@ MAX_TARGETS = 8
 _PROTO_OF = {info.owner: t for t, info in TRANSPORTS.items()}
 
 
-def lint_description(desc: Description, known_hosts: Iterable[str] | None = None) -> list[Finding]:
-    """Every finding about one description. ``known_hosts``: names whose address zonesync knows."""
+def lint_description(desc: Description, known_hosts: Collection[str] = frozenset()) -> list[Finding]:
+    """Every finding about one description. ``known_hosts``: names whose address zonesync
+    knows from other descriptions (a set: it is only asked, never copied, so that checking an
+    estate stays linear in its size)."""
     entries = desc.entries()
-    known = set(desc.hosts) | set(known_hosts or ())
+    known = _Known(desc.hosts, known_hosts)
     out = _zone_rules(desc, entries)
     for entry in entries:
         out += _entry_rules(desc, entry, known)
@@ -58,7 +60,17 @@ def _zone_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
 
 # --- one entry: its owner and its targets ---------------------------------------------------------
 
-def _entry_rules(desc: Description, entry: Entry, known: set[str]) -> list[Finding]:
+class _Known:
+    """Membership in this description's hosts or the estate's, without building their union."""
+
+    def __init__(self, own, others: Collection[str]):
+        self.own, self.others = own, others
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.own or name in self.others
+
+
+def _entry_rules(desc: Description, entry: Entry, known: _Known) -> list[Finding]:
     if entry.owner is None:
         return []
     return (_owner_rules(desc, entry) + _target_rules(desc, entry, known)
@@ -98,7 +110,7 @@ def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
     return out
 
 
-def _target_rules(desc: Description, entry: Entry, known: set[str]) -> list[Finding]:
+def _target_rules(desc: Description, entry: Entry, known: _Known) -> list[Finding]:
     out: list[Finding] = []
     dots = [t for t in entry.targets if t.host == "."]
     real = [(i, t) for i, t in enumerate(entry.targets) if t.host != "."]

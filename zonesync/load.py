@@ -117,11 +117,15 @@ class _TooBig(Exception):
         self.why, self.top, self.line = why, top, line
 
 
+# libyaml's parser when PyYAML was built with it (same nodes and marks, several times faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, shown: str) -> tuple[Any, dict[str, int], list[Finding]]:
     """YAML text → (data, {field path: line}, findings). Duplicate keys are errors."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)   # already checks the characters: may raise ReaderError
+        loader = _LOADER(text)   # already checks the characters: may raise ReaderError
         node = loader.get_single_node()
         if node is None:
             return None, {}, [F.make("file-empty", "the file is empty", file=shown, line=1)]
@@ -137,7 +141,10 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[str, int], list[Finding
         return data, lines, []
     except yaml.MarkedYAMLError as exc:
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        return None, {}, [F.make("yaml-syntax", what or "invalid YAML", file=shown,
+        rule = "file-too-large" if "nesting depth" in what else "yaml-syntax"   # libyaml's limit
+        if rule == "file-too-large":
+            what = "the YAML nests too deeply"
+        return None, {}, [F.make(rule, what or "invalid YAML", file=shown,
                                  line=_error_line(exc, text))]
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
@@ -220,7 +227,7 @@ def _walk(node, loc: tuple, lines: dict[str, int], problems: list[Finding], show
 def _surprising_int(node) -> bool:
     """Plain scalars YAML 1.1 turns into octal (05060) or base-60 (1:30) integers."""
     return (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int"
-            and node.style is None and (":" in node.value or _OCTAL.match(node.value) is not None))
+            and not node.style and (":" in node.value or _OCTAL.match(node.value) is not None))
 
 
 def _surprise_kind(text: str) -> str:
