@@ -1,0 +1,373 @@
+"""What the routes do, without Flask: descriptions in zones/, jobs, the git webhook.
+
+One ``Service`` per app (per gunicorn worker). Everything that changes ``zones/`` (a PUT, a
+DELETE, a webhook's pull) holds the zones lock — a flock in the state directory, so across
+workers and processes — from reading the other files to writing (and committing) the new one:
+two writers never validate against a directory the other is changing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import findings as F
+from .. import names
+from .. import state as S
+from ..compile import compile_description, to_json as records_json
+from ..estate import check
+from ..findings import Finding
+from ..load import MAX_FILE_BYTES, Loaded, decode, description_files, load_file, load_text
+from ..store import Store
+from ..sync import Workspace
+from .config import Settings
+from .errors import ApiError
+
+log = logging.getLogger("zonesync.api")
+
+ZONES_LOCK = ".zones-write"      # state/locks/.zones-write.lock
+LOCK_TIMEOUT = 60.0
+
+
+@dataclass
+class ZoneFile:
+    path: Path
+    loaded: Loaded
+
+
+@dataclass
+class Described:
+    """The zones directory, loaded and linted together as `zonesync validate` does it."""
+
+    files: list[ZoneFile] = field(default_factory=list)
+
+    def find(self, domain: str) -> ZoneFile | None:
+        """The file describing ``domain`` (canonical); a file that does not load, by its name."""
+        for f in self.files:
+            if f.loaded.description is not None and f.loaded.description.domain == domain:
+                return f
+        stems = {domain, _unicode(domain)}
+        for f in self.files:
+            if f.loaded.description is None and f.path.stem.lower().rstrip(".") in stems:
+                return f
+        return None
+
+
+def _unicode(name: str) -> str:
+    try:
+        import idna
+        return idna.decode(name)
+    except Exception:  # noqa: BLE001
+        return name
+
+
+def canonical_domain(text: str) -> str:
+    """A domain from a URL path or a request: canonical, or ApiError 400 (nothing touched)."""
+    try:
+        return names.host_name(text)
+    except names.NameProblem as exc:
+        raise ApiError(400, "invalid domain name", exc.message) from None
+
+
+class Service:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.zones = settings.zones
+        self.state = settings.state_dir
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.state / "zonesync.db")
+        self._local_lock = threading.Lock()
+        from ..jobs import Runner
+        self.runner = Runner(self.store, self.workspace, max_queued=settings.max_queue,
+                             provider_concurrency=settings.provider_concurrency,
+                             workers=settings.workers, drift_interval=settings.drift_interval,
+                             remediate=settings.drift_remediate)
+        self.leader = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> bool:
+        self.leader = self.runner.start()
+        return self.leader
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.runner.stop()
+
+    def workspace(self) -> Workspace:
+        return Workspace(self.zones, self.settings.providers, str(self.state))
+
+    # --- reading zones/ ------------------------------------------------------------------------
+
+    def shown(self, path: Path) -> str:
+        """A file as reports name it: ``zones/<file>`` (never the server's absolute path)."""
+        return f"{self.zones.name}/{path.name}"
+
+    def load(self, exclude: Path | None = None) -> list[ZoneFile]:
+        if not self.zones.is_dir():
+            return []
+        return [ZoneFile(p, load_file(p, self.shown(p))) for p in description_files([self.zones])
+                if exclude is None or p != exclude]
+
+    def described(self) -> Described:
+        files = self.load()
+        check([f.loaded for f in files])
+        return Described(files)
+
+    def path_for(self, domain: str) -> Path:
+        path = self.zones / f"{domain}.yaml"
+        # canonical names hold only [a-z0-9.-]: never a separator, never ".." alone
+        if path.resolve().parent != self.zones.resolve():
+            raise ApiError(400, "invalid domain name", f"{domain!r} cannot name a file")
+        return path
+
+    def domain_json(self, domain: str, zf: ZoneFile, findings: list[Finding] | None = None) -> dict:
+        loaded = zf.loaded
+        desc = loaded.description
+        found = loaded.findings if findings is None else findings
+        valid = desc is not None and not F.has_errors(found)
+        return {
+            "domain": domain, "file": self.shown(zf.path),
+            "zone": desc.zone_name if desc else None, "valid": valid,
+            "description": _source(zf.path) if _parsed(loaded) else None,
+            "records": records_json(compile_description(desc)) if desc is not None else [],
+            "findings": [f.to_json() for f in found],
+            "state": self.store.domain_states().get(domain),
+            "drift": self.store.latest_drift(domain),
+        }
+
+    # --- writing zones/ ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def zones_lock(self):
+        with self._local_lock:
+            try:
+                with S.zone_lock(self.state, ZONES_LOCK, timeout=LOCK_TIMEOUT):
+                    yield
+            except S.LockTimeout:
+                raise ApiError(503, "busy", "another change to zones/ is in progress; retry",
+                               headers={"Retry-After": "5"}) from None
+
+    def put(self, domain: str, body: Any, who: str) -> tuple[dict, bool]:
+        """Validate ``body`` as zones/<domain>.yaml together with the other files; write it."""
+        if not isinstance(body, dict):
+            body_domain = None
+        else:
+            body_domain = body.get("domain")
+        if isinstance(body, dict) and body_domain is None and "domain" not in body:
+            body = {"domain": domain, **body}
+        elif isinstance(body_domain, str):
+            try:
+                given = names.host_name(body_domain)
+            except names.NameProblem:
+                given = None          # the loader reports it, located, like the CLI
+            if given is not None and given != domain:
+                raise ApiError(422, "domain mismatch",
+                               f"the body describes {given}, the path names {domain}")
+        if not self.zones.is_dir():
+            raise ApiError(409, "no zones directory",
+                           f"the zones directory {self.zones.name}/ does not exist")
+        with self.zones_lock():
+            existing = self.described().find(domain)
+            path = existing.path if existing else self.path_for(domain)
+            shown = self.shown(path)
+            try:
+                text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+            except (RecursionError, yaml.YAMLError) as exc:
+                problem = "nests too deeply" if isinstance(exc, RecursionError) else "cannot be written as YAML"
+                raise ApiError(422, "invalid description", [F.make(
+                    "file-too-large" if isinstance(exc, RecursionError) else "schema-type",
+                    f"the description {problem}", file=shown).to_json()]) from None
+            _, problems = decode(text.encode("utf-8"), shown)
+            if problems:
+                raise ApiError(422, "invalid description", [f.to_json() for f in problems])
+            new = load_text(text, shown)
+            before = self.load(exclude=path)
+            check([f.loaded for f in before])
+            after = self.load(exclude=path)
+            # in the order `zonesync validate` reads them (sorted), so that a cross-file rule
+            # reports on the same file of a pair as the CLI does
+            check([f.loaded for f in sorted(after + [ZoneFile(path, new)], key=lambda f: f.path)])
+            blocking = [f for f in new.findings if f.is_error]
+            old = {f.path: set(f.loaded.findings) for f in before}
+            introduced = [x for f in after for x in f.loaded.findings
+                          if x.is_error and x not in old.get(f.path, set())]
+            if blocking or introduced:
+                raise ApiError(422, "invalid description",
+                               [f.to_json() for f in new.findings + introduced])
+            created = existing is None
+            S.write_atomic(path, text)
+            warnings: list[str] = []
+            commit = self._commit([path], f"{'add' if created else 'update'} {domain} "
+                                          f"(zonesync API, token {who})", who, warnings)
+            log.info("%s %s by %s%s", "created" if created else "replaced", shown, who,
+                     f" (commit {commit})" if commit else "")
+            out = self.domain_json(domain, ZoneFile(path, new))
+            out["commit"] = commit
+            out["warnings"] = warnings
+            return out, created
+
+    def delete(self, domain: str, who: str) -> dict:
+        with self.zones_lock():
+            existing = self.described().find(domain)
+            if existing is None:
+                raise ApiError(404, "not found", f"no description for {domain} in "
+                                                 f"{self.zones.name}/")
+            existing.path.unlink()
+            warnings: list[str] = []
+            commit = self._commit([existing.path], f"remove {domain} (zonesync API, token {who})",
+                                  who, warnings)
+            log.info("deleted %s by %s%s", self.shown(existing.path), who,
+                     f" (commit {commit})" if commit else "")
+            return {"domain": domain, "file": self.shown(existing.path), "deleted": True,
+                    "commit": commit, "warnings": warnings}
+
+    def _commit(self, paths: list[Path], message: str, who: str,
+                warnings: list[str]) -> str | None:
+        """Commit (and push, if configured) when zones/ is a git work tree. A failed push is a
+        warning (the commit is made; the next webhook pull reports the divergence); a failed
+        commit is an error (the file is changed but not recorded)."""
+        from .. import gitops
+        if not gitops.is_work_tree(self.zones):
+            return None
+        try:
+            return gitops.commit(self.zones, paths, message, who, push=self.settings.git_push)
+        except gitops.GitError as exc:
+            if exc.head:
+                log.warning("pushing %s failed: %s", exc.head, exc)
+                warnings.append(str(exc))
+                return exc.head
+            log.error("git commit of %s failed: %s", ", ".join(self.shown(p) for p in paths), exc)
+            raise ApiError(500, "git commit failed",
+                           f"the file was changed but not committed: {exc}") from None
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def check_domains(self, domains: list[str] | None) -> list[str] | None:
+        """Canonical names, each described in zones/ or a zone zonesync manages; else 422."""
+        if domains is None:
+            return None
+        out, bad = [], []
+        for text in domains:
+            try:
+                out.append(names.host_name(text))
+            except names.NameProblem as exc:
+                bad.append(f"{text[:300]!r}: {exc.message}")
+        if bad:
+            raise ApiError(422, "invalid domain names", bad)
+        errors = self.workspace().select(out).errors
+        if errors:
+            raise ApiError(422, "unknown domains", errors)
+        return sorted(set(out))
+
+    def submit(self, kind: str, domains: list[str] | None, dry_run: bool, who: str):
+        from ..store import QueueFull
+        try:
+            job, coalesced = self.runner.submit(kind, domains, dry_run, who)
+        except QueueFull as exc:
+            raise ApiError(429, "queue full", str(exc),
+                           headers={"Retry-After": str(max(1, int(exc.retry_after)))}) from None
+        log.info("%s job %s %s by %s for %s%s", kind, job.id,
+                 "joined" if coalesced else "queued", who,
+                 "every domain" if domains is None else ", ".join(domains),
+                 " (dry run)" if dry_run else "")
+        return job, coalesced
+
+
+_UNPARSED = {"file-too-large", "yaml-syntax", "file-not-utf8", "yaml-duplicate-key",
+             "file-unreadable", "file-empty"}
+
+
+def _parsed(loaded: Loaded) -> bool:
+    """The file parsed as YAML (no alias bomb, no syntax error): safe to read again."""
+    return not any(f.rule in _UNPARSED for f in loaded.findings)
+
+
+def _source(path: Path) -> Any:
+    """The file's content as JSON data (what PUT takes back), None if it is not YAML."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    return _jsonable(data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+# --- the git webhook -------------------------------------------------------------------------------
+
+def hook_pull(service: Service) -> dict:
+    """Fast-forward zones/ to its upstream; a sync job for what changed. ApiError 409 when the
+    history diverged (nothing is changed: never forced, rebased or dropped)."""
+    from .. import gitops
+
+    with service.zones_lock():
+        if not gitops.is_work_tree(service.zones):
+            raise ApiError(409, "not a git work tree",
+                           f"{service.zones.name}/ is not in a git work tree: there is nothing to "
+                           "pull")
+        result = gitops.pull(service.zones)
+        if result.diverged:
+            log.warning("webhook: %s", result.error)
+            raise ApiError(409, "diverged", {"explanation": result.error,
+                                             "old_head": result.old_head,
+                                             "new_head": result.new_head, "ahead": result.ahead})
+        if result.error:
+            log.error("webhook: pull failed: %s", result.error)
+            raise ApiError(502, "pull failed", result.error)
+        described = service.described() if result.changed else Described()
+    changed = _changed_domains(service, described, result.changed)
+    deleted = [d for d in gitops.domains_of(result.deleted) if d not in changed]
+    out = {"old_head": result.old_head, "new_head": result.new_head,
+           "changed": result.changed, "deleted": result.deleted, "domains": None, "job": None}
+    wanted = changed + deleted
+    if not wanted:
+        return out
+    domains: list[str] | None = sorted(set(wanted))
+    if service.workspace().select(domains).errors:
+        # A deleted description's zone is known only to the state (managed.json) under its
+        # zone's name; a sync of everything is what certainly removes its records.
+        domains = None
+    job, coalesced = service.submit("sync", domains, False, "git-webhook")
+    out["domains"] = domains
+    out["job"] = {"id": job.id, "state": job.state, "coalesced": coalesced, "kind": job.kind}
+    return out
+
+
+def _changed_domains(service: Service, described: Described, paths: list[str]) -> list[str]:
+    """The domains the changed files describe (their names when they do not load)."""
+    from .. import gitops
+
+    by_name = {f.path.name: f for f in described.files}
+    out = []
+    for path in paths:
+        found = by_name.get(Path(path).name)
+        if found is not None and found.loaded.description is not None:
+            domain = found.loaded.description.domain
+        else:
+            names_ = gitops.domains_of([path])
+            if not names_:
+                continue
+            try:
+                domain = names.host_name(names_[0])
+            except names.NameProblem:
+                continue
+        if domain not in out:
+            out.append(domain)
+    return out
