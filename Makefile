@@ -24,6 +24,7 @@ quickstart: install
 	  $(BIN)/zonesync verify >/dev/null && echo "verify: ok (zones/ == live DNS on 127.0.0.1:5353)"; \
 	  kill $$pid; exit $$rc
 
+# apt-get install of what the tests talk to (BIND, PowerDNS, sip-dig, git…): .ci/packages.txt
 system-packages:
 	.ci/install-system-packages
 

@@ -267,3 +267,18 @@ def test_concurrent_runs_are_serialized_per_zone(home):
     weights = {int(v.split()[2]) for v in srv if v.endswith("sbc1.acme.example.")}
     assert len(weights) == 1 and weights <= {61, 62, 63, 64}
     assert sum(1 for k in rrsets(home, "acme.example") if k[1] == "SOA") == 1
+
+
+def test_cli_runs_are_audit_records_in_the_job_store(home):
+    """The CLI's syncs land in the same store as the service's jobs: who, what, the result."""
+    from zonesync.store import Store
+
+    assert zs(home, "sync", "--no-verify").returncode == 0
+    assert zs(home, "apply", "mysite.ru", "--no-verify").returncode == 0
+    store = Store(home / ".zonesync" / "zonesync.db")
+    jobs = store.list()
+    assert len(jobs) == 2 and all(j.requested_by.startswith("cli:") for j in jobs)
+    assert all(j.state == "succeeded" and j.result["applied"] for j in jobs)
+    assert {tuple(j.domains or ()) for j in jobs} == {(), ("mysite.ru",)}
+    assert set(store.domain_states()) == {"mysite.ru", "acme.example", "srvonly.example"}
+    store.close()

@@ -7,10 +7,12 @@ documented shape per command for machines. Exit codes: 0 ok, 1 the thing checked
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -296,12 +298,14 @@ def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
 
 
 def _apply_and_verify(workspace, selection, *, adopt, force, checksums, no_verify, wait,
-                      fmt) -> None:
+                      fmt, domains=()) -> None:
     from .report import apply_text
     from .sync import run
 
+    started = time.time()
     result = run(workspace, selection, adopt=adopt, force=force, checksums=checksums,
                  verify=not no_verify, wait=wait, progress=_progress)
+    _audit(workspace, selection, domains, result, started)
     if fmt == "json":
         _emit_json(result.to_json())
     else:
@@ -309,6 +313,17 @@ def _apply_and_verify(workspace, selection, *, adopt, force, checksums, no_verif
         for v in result.verified:
             _print_verification(v)
     sys.exit(0 if result.ok else 1)
+
+
+def _audit(workspace, selection, domains, result, started: float) -> None:
+    """Record the run in the job store, as the service does; a store problem only warns."""
+    from .jobs import record_cli_run
+
+    try:
+        record_cli_run(workspace, selection, domains, result, started, time.time(),
+                       f"cli:{getpass.getuser()}")
+    except Exception as exc:  # noqa: BLE001 - the run happened; the audit record is secondary
+        click.echo(f"zonesync: warning: the run was not recorded in the job store: {exc}", err=True)
 
 
 def _print_verification(v) -> None:
@@ -354,7 +369,7 @@ def apply_cmd(ctx, domains, plan_file, provider, force, adopt, no_verify, wait, 
         wanted = set(checksums)
         selection.targets = [t for t in selection.targets if (t.zone + ".", t.provider.name) in wanted]
     _apply_and_verify(world, selection, adopt=adopt, force=force, checksums=checksums,
-                      no_verify=no_verify, wait=wait, fmt=fmt)
+                      no_verify=no_verify, wait=wait, fmt=fmt, domains=domains)
 
 
 def _saved_plan(path: str) -> tuple[dict[tuple[str, str], str], bool]:

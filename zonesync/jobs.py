@@ -429,3 +429,19 @@ class Runner:
             next_at += interval
             if next_at < time.monotonic():          # a late wake-up: no burst to catch up
                 next_at = time.monotonic() + interval
+
+
+def record_cli_run(workspace: Workspace, selection, domains, outcome, started: float,
+                   finished: float, requested_by: str) -> Job:
+    """A CLI apply/sync as a finished job in the same store the service uses: the audit trail
+    (who, what, when, the plan and what was applied) does not depend on which door was used."""
+    store = Store(workspace.state / "zonesync.db")
+    try:
+        state = "succeeded" if outcome.ok else "failed"
+        error = None if outcome.ok else _summary(outcome, workspace)
+        job = store.record_run("sync", list(domains) or None, False, requested_by, state,
+                               outcome.to_json(), error, started, finished)
+        _record_domains(store, job, selection, outcome)
+        return job
+    finally:
+        store.close()
