@@ -279,6 +279,8 @@ def test_cli_runs_are_audit_records_in_the_job_store(home):
     jobs = store.list()
     assert len(jobs) == 2 and all(j.requested_by.startswith("cli:") for j in jobs)
     assert all(j.state == "succeeded" and j.result["applied"] for j in jobs)
+    first = next(j for j in jobs if not j.domains)
+    assert all(a["before"] == [] for a in first.result["applied"])          # nothing owned yet
     assert {tuple(j.domains or ()) for j in jobs} == {(), ("mysite.ru",)}
     assert set(store.domain_states()) == {"mysite.ru", "acme.example", "srvonly.example"}
     store.close()

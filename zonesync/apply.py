@@ -38,6 +38,7 @@ class ZoneApply:
                 "error": self.error or self.plan.error,
                 "applied": [c.to_json() for c in self.applied],
                 "backup": str(self.backup) if self.backup else None,
+                "before": [r.to_json() for r in self.plan.before],   # owned RRsets, as they were
                 "plan": self.plan.to_json()}
 
 
