@@ -269,14 +269,20 @@ class Syncs(MethodView):
     def get(self, args):
         """Jobs, newest first (sync and drift), optionally naming a domain or in a state."""
         svc = service()
-        domain = args.get("domain")
-        if domain is not None:
-            try:
-                domain = canonical_domain(domain)
-            except ApiError as exc:
-                raise ApiError(422, "invalid request", {"domain": [exc.detail]}) from None
+        domain = _query_domain(args)
         found = svc.store.list(domain=domain, state=args.get("state"), limit=args["limit"])
         return reply({"jobs": [j.to_json() for j in found]})
+
+
+def _query_domain(args) -> str | None:
+    """A `?domain=` filter, canonical; a bad name is a 422 on the query, not a 400 on a path."""
+    domain = args.get("domain")
+    if domain is None:
+        return None
+    try:
+        return canonical_domain(domain)
+    except ApiError as exc:
+        raise ApiError(422, "invalid request", {"domain": [exc.detail]}) from None
 
 
 @jobs.route("/syncs/<string:job_id>")
@@ -319,12 +325,7 @@ class Drift(MethodView):
     @jobs.doc(security=BEARER)
     def get(self, args):
         """The latest drift report of each domain on each provider."""
-        domain = args.get("domain")
-        if domain is not None:
-            try:
-                domain = canonical_domain(domain)
-            except ApiError as exc:
-                raise ApiError(422, "invalid request", {"domain": [exc.detail]}) from None
+        domain = _query_domain(args)
         return reply({"reports": service().store.latest_drift(domain)})
 
 
