@@ -229,7 +229,38 @@ def tsig_config(key: TsigKey, update: bool = True, transfer: bool = True,
     return key.named_conf(), " ".join(zone)
 
 
-class BindServer:
+class _ServerProcess:
+    """A server binary run in the foreground by a test: its log, stop, and `with` support.
+    Subclasses set ``process`` (a Popen or None) and ``log`` (a Path) and define ``start``."""
+
+    process = None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class BindServer(_ServerProcess):
     """``named -g`` serving ``zones`` (origin → zone text) on ``address``:``port``.
 
     With ``tsig`` the key is declared and (``allow_update`` / ``allow_transfer``) may update
@@ -318,29 +349,6 @@ class BindServer:
             time.sleep(0.1)
         raise RuntimeError(f"named did not answer on {self.address}:{self.port}:\n{self.tail()}")
 
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def __enter__(self) -> "BindServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def nameserver(self) -> str:
@@ -365,7 +373,7 @@ class BindServer:
         return response
 
 
-class PowerDnsServer:
+class PowerDnsServer(_ServerProcess):
     """``pdns_server`` (Debian's pdns-server + pdns-backend-sqlite3) on loopback: a fresh
     gsqlite3 database, the HTTP API at ``api_url`` (header ``X-API-Key: api_key``), DNS at
     ``nameserver``; packet, query and zone caches off. Never calls out (security polling off),
@@ -493,27 +501,6 @@ class PowerDnsServer:
             time.sleep(0.1)
         raise RuntimeError(f"pdns_server did not answer (API {self.api_url}, DNS "
                            f"{self.nameserver}):\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def __enter__(self) -> "PowerDnsServer":
-        return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
