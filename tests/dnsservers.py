@@ -231,7 +231,7 @@ def tsig_config(key: TsigKey, update: bool = True, transfer: bool = True,
 
 class _ServerProcess:
     """A server binary run in the foreground by a test: its log, stop, and `with` support.
-    Subclasses set ``process`` (a Popen or None) and ``log`` (a Path) and define ``start``."""
+    Subclasses set ``workdir`` and ``log`` (Paths) and define ``start`` and ``_wait_ready``."""
 
     process = None
 
@@ -252,6 +252,26 @@ class _ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+
+    def _write_config(self, name: str, text: str) -> Path:
+        """The server's config file, readable by its owner only (it holds secrets)."""
+        conf = self.workdir / name
+        conf.write_text(text)
+        conf.chmod(0o600)
+        return conf
+
+    def _launch(self, argv: list[str]):
+        """Start ``argv`` in the foreground with its output in ``log``; wait until it answers
+        (``_wait_ready``), stopping it again if it never does."""
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.workdir)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def __enter__(self):
         return self.start()
@@ -318,20 +338,8 @@ class BindServer(_ServerProcess):
                 # named would refuse the zone ("journal out of sync")
                 Path(f"{zone_file}.jnl").unlink(missing_ok=True)
             self._started = True
-        conf = self.workdir / "named.conf"
-        conf.write_text(self.config())
-        conf.chmod(0o600)  # it may hold a TSIG secret
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [self.named, "-g", "-n", "1", "-c", str(conf)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        conf = self._write_config("named.conf", self.config())  # it may hold a TSIG secret
+        return self._launch([self.named, "-g", "-n", "1", "-c", str(conf)])
 
     def _wait_ready(self) -> None:
         origin = next(iter(self.zones), ".")
@@ -461,21 +469,9 @@ class PowerDnsServer(_ServerProcess):
             finally:
                 db.close()
             self._started = True
-        conf = self.workdir / "pdns.conf"
-        conf.write_text("".join(f"{k}={v}\n" for k, v in self.settings().items()))
-        conf.chmod(0o600)  # holds the API key
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [self.pdns_server, "--daemon=no", "--guardian=no",
-                 f"--config-dir={self.workdir}"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._write_config("pdns.conf", "".join(f"{k}={v}\n" for k, v in self.settings().items()))
+        return self._launch([self.pdns_server, "--daemon=no", "--guardian=no",
+                             f"--config-dir={self.workdir}"])
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

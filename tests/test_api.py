@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.dnsservers import require_binary
 from tests.helpers import ROOT, cli
 from zonesync.api import create_app
 
@@ -388,10 +388,7 @@ def git(cwd: Path, *args: str) -> str:
 @pytest.fixture
 def repos(tmp_path):
     """A bare remote, a developer's clone that pushes, and the service's clone (its zones/)."""
-    if shutil.which("git") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("git is missing (Debian package git)")
-        pytest.skip("git is missing (apt-get install git)")
+    require_binary("git", "git")
     remote, dev, svc = tmp_path / "remote.git", tmp_path / "dev", tmp_path / "svc"
     git(tmp_path, "init", "--quiet", "--bare", str(remote))
     git(tmp_path, "init", "--quiet", str(dev))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.dnsservers import free_port, require
 from tests.helpers import ROOT
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -30,18 +30,10 @@ NEW = {"hosts": {"sip.gunicorn.example": ["192.0.2.80"]},
                for t in ("tls", "tcp", "udp")]}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def server(tmp_path: Path):
-    if not GUNICORN.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"gunicorn is missing ({GUNICORN}): pip install gunicorn")
-        pytest.skip("gunicorn is not installed in this environment")
+    require(GUNICORN.exists(), f"gunicorn is missing ({GUNICORN}): pip install gunicorn")
     shutil.copytree(ROOT / "zones", tmp_path / "zones")
     shutil.copytree(ROOT / "providers", tmp_path / "providers")
     port = free_port()

@@ -8,13 +8,12 @@ shapes), never produced by zonesync and copied back.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.dnsservers import require_binary
 from tests.helpers import ROOT, cli
 from zonesync import estate
 from zonesync.compile import compile_description, compile_zone, to_zone_text
@@ -332,13 +331,7 @@ def checkzone():
 
 
 def need_checkzone() -> str:
-    tool = shutil.which("named-checkzone")
-    if tool is None:
-        message = "named-checkzone not found (Debian: apt-get install -y bind9-utils)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return tool
+    return require_binary("named-checkzone", "bind9-utils")
 
 
 def check_zone(find_tool, tmp_path: Path, zone: str, records_text: str) -> str:

@@ -169,33 +169,21 @@ _REVERSE = (dns.name.from_text("in-addr.arpa."), dns.name.from_text("ip6.arpa.")
             dns.name.from_text("ip6.int."))
 
 
+# check-names: the rdata fields that must be host names, and those that are mailboxes.
+_HOST_FIELDS = {T.MX: ("exchange",), T.NS: ("target",), T.SRV: ("target",), T.KX: ("exchange",),
+                T.AFSDB: ("hostname",), T.RT: ("exchange",), T.SOA: ("mname",)}
+_MAILBOX_FIELDS = {T.SOA: ("rname",), T.RP: ("mbox",), T.MINFO: ("rmailbx", "emailbx")}
+
+
 def _check_names(name: dns.name.Name, rd: dns.rdata.Rdata) -> str | None:
     """named's check-names for a primary zone ("fail"); the error text, or None."""
     t = rd.rdtype
     if t in (T.A, T.AAAA, T.MX, T.WKS) and not _is_hostname(name, wildcard=True):
         return f"{name}: bad owner name (check-names)"
-    targets: list[dns.name.Name] = []
-    mailboxes: list[dns.name.Name] = []
-    if t == T.MX:
-        targets = [rd.exchange]
-    elif t == T.NS:
+    targets = [getattr(rd, field) for field in _HOST_FIELDS.get(t, ())]
+    mailboxes = [getattr(rd, field) for field in _MAILBOX_FIELDS.get(t, ())]
+    if t == T.PTR and any(name.is_subdomain(r) for r in _REVERSE):
         targets = [rd.target]
-    elif t == T.SRV:
-        targets = [rd.target]
-    elif t == T.KX:
-        targets = [rd.exchange]
-    elif t == T.AFSDB:
-        targets = [rd.hostname]
-    elif t == T.RT:
-        targets = [rd.exchange]
-    elif t == T.SOA:
-        targets, mailboxes = [rd.mname], [rd.rname]
-    elif t == T.PTR and any(name.is_subdomain(r) for r in _REVERSE):
-        targets = [rd.target]
-    elif t == T.RP:
-        mailboxes = [rd.mbox]
-    elif t == T.MINFO:
-        mailboxes = [rd.rmailbx, rd.emailbx]
     for target in targets:
         if not _is_hostname(target):
             return f"{name}/{T.to_text(t)} '{target}': bad name (check-names)"

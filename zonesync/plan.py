@@ -11,6 +11,7 @@ that would touch a foreign RRset is dropped with a warning. Unmarked RRsets zone
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ def plan_zone(zone: str, records: Iterable[Record], provider: ProviderConfig, *,
     result.before = [live_sets[k] for k in sorted(owned.owned | owned.markers) if k in live_sets]
     managed = _managed_keys(zone, wanted, owned, decisions)
     desired_zone = _desired_zone(zone, live, wanted, managed)
-    _plan_with_octodns(result, instance, desired_zone, live_sets, managed)
+    _plan_with_octodns(result, instance, desired_zone, live_zone, managed)
     result.checksum = _checksum(zone, wanted, live_sets, managed)
     return result
 
@@ -215,10 +216,11 @@ def _desired_zone(zone: str, live: dict[Key, OctoRecord], wanted: dict[Key, RRse
     return desired
 
 
-def _plan_with_octodns(result: ZonePlan, instance, desired: Zone, live: dict[Key, RRset],
+def _plan_with_octodns(result: ZonePlan, instance, desired: Zone, live_zone: Zone,
                        managed: set[Key]) -> None:
     try:
-        octo = instance.plan(desired)
+        with _reuse_populate(instance, live_zone, result.exists):
+            octo = instance.plan(desired)
     except Exception as exc:  # noqa: BLE001
         result.error = scrub(f"{result.provider}: planning zone {result.zone} failed: "
                              f"{type(exc).__name__}: {exc}")
@@ -238,6 +240,24 @@ def _plan_with_octodns(result: ZonePlan, instance, desired: Zone, live: dict[Key
         result.octo = OctoPlan(octo.existing, octo.desired, kept, octo.exists,
                                octo.update_pcent_threshold, octo.delete_pcent_threshold,
                                meta=octo.meta)
+
+
+@contextlib.contextmanager
+def _reuse_populate(instance, live_zone: Zone, exists: bool):
+    """Let ``provider.plan()`` take the zone just read instead of reading it a second time:
+    its populate is served from ``live_zone`` for the duration (the provider's own populate
+    already ran once on this instance, so its side effects are in place)."""
+
+    def populate(zone, target=False, lenient=False):
+        for record in live_zone.records:
+            zone.add_record(record.copy(zone=zone), replace=True, lenient=True)
+        return exists
+
+    instance.populate = populate
+    try:
+        yield
+    finally:
+        del instance.populate     # the class's method again
 
 
 def _change_of(change, zone: str) -> Change:
