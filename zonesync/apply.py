@@ -71,14 +71,16 @@ def _apply_locked(state: Path, provider: ProviderConfig, plan: ZonePlan, force: 
             result.error = (f"zone {plan.zone} on {provider.name}: {exc}; nothing applied. "
                             "Review the plan and apply with --force if it is intended")
             return result
-    result.backup = S.save_backup(state, plan.zone, provider.name,
-                                  [r.to_json() for r in plan.before])
+    if plan.before:            # a zone with nothing of ours in it has nothing to restore
+        result.backup = S.save_backup(state, plan.zone, provider.name,
+                                      [r.to_json() for r in plan.before])
     try:
         provider.instance().apply(plan.octo)
     except Exception as exc:  # noqa: BLE001 - any provider failure is reported, not raised
         result.error = scrub(f"zone {plan.zone} on {provider.name}: apply failed: "
                              f"{type(exc).__name__}: {exc}. The next sync re-plans from live DNS "
-                             f"and converges; the records before are in {result.backup}")
+                             "and converges" + (f"; the records before are in {result.backup}"
+                                                if result.backup else ""))
         return result
     result.applied = plan.changing
     S.remember_zone(state, provider.name, plan.zone, bool(_owned_after(plan)))

@@ -248,19 +248,39 @@ def _select(workspace, domains, provider=None):
     return selection
 
 
-def _progress(items, label: str):
-    """A rich progress bar on a terminal, a log line an item otherwise (for many zones)."""
+def _progress(label: str, items):
+    """Where each finished item is reported: a rich progress bar on a terminal (started at the
+    first report, so that worker processes are forked before its thread exists), a log line an
+    item otherwise."""
     items = list(items)
-    if len(items) < 2:
-        yield from items
-        return
-    if _tty():
-        from rich.progress import track
-        yield from track(items, description=label, console=_console(stderr=True))
-        return
-    for i, item in enumerate(items, 1):
-        click.echo(f"{label} {i}/{len(items)}: {item.zone} on {item.provider.name}", err=True)
+    total, done = len(items), [0]
+    if total < 2:
+        return lambda item: None
+    bar: list = []
+
+    def report(item) -> None:
+        done[0] += 1
+        if not _tty():
+            click.echo(f"{label} {done[0]}/{total}: {item.zone} on {item.provider.name}", err=True)
+            return
+        if not bar:
+            from rich.progress import Progress
+            bar.append(Progress(console=_console(stderr=True), transient=False))
+            bar[0].start()
+            bar.append(bar[0].add_task(label, total=total))
+        bar[0].advance(bar[1])
+        if done[0] == total:
+            bar[0].stop()
+
+    return report
+
+
+def _each(items, label: str):
+    """Iterate ``items``, reporting each as done (for the stages that run here, one by one)."""
+    report = _progress(label, items)
+    for item in items:
         yield item
+        report(item)
 
 
 @cli.command("plan")
@@ -275,13 +295,12 @@ def _progress(items, label: str):
 @click.pass_context
 def plan_cmd(ctx, domains, provider, fmt, out, adopt, exit_code) -> None:
     """Show what apply would change: per zone and provider, with old and new values."""
-    from .plan import Plan
     from .report import plan_markdown, plan_text
+    from .sync import plan_all
 
     world = _workspace(ctx)
     selection = _select(world, domains, provider)
-    plan = Plan([t.plan(world.owner, adopt) for t in _progress(selection.targets, "planning")],
-                world.owner, adopt)
+    plan = plan_all(selection, world.owner, adopt, progress=_progress)
     if out:
         from .state import write_atomic
         write_atomic(Path(out), json.dumps(plan.to_json(), indent=1) + "\n")
@@ -406,7 +425,7 @@ def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
 
     world = _workspace(ctx)
     selection = _select(world, domains, provider)
-    results = [verify_target(t, wait=wait) for t in _progress(selection.targets, "verifying")]
+    results = [verify_target(t, wait=wait) for t in _each(selection.targets, "verifying")]
     if fmt == "json":
         _emit_json({"ok": all(v.ok for v in results), "zones": [v.to_json() for v in results]})
     else:

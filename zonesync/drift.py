@@ -47,7 +47,8 @@ from .compile import compile_description
 from .names import is_within
 from .providers.config import scrub
 from .plan import Change, ZonePlan
-from .sync import Selection, Target, TargetVerification, Workspace, plan_all, verify_target
+from .sync import (Selection, Target, TargetVerification, Workspace, no_progress, plan_all,
+                   verify_target)
 
 State = Literal["clean", "drift", "pending", "error"]
 DRIFT_STATES = frozenset(("missing", "different", "extra"))
@@ -78,7 +79,7 @@ def overall(reports: Iterable[DriftReport]) -> State:
 
 
 def check_drift(workspace: Workspace, domains: Iterable[str] = (), *,
-                progress=lambda items, label: items) -> list[DriftReport]:
+                progress=no_progress) -> list[DriftReport]:
     """Live DNS against zones/ on every provider and every authoritative server, for
     ``domains`` (their whole zones are checked) or for everything. Never changes anything;
     problems (provider files, unknown domains, broken descriptions) are error reports."""
@@ -90,8 +91,10 @@ def check_drift(workspace: Workspace, domains: Iterable[str] = (), *,
     selection = workspace.select(domains)
     reports = _selection_errors(selection, workspace, domains)
     wanted = _requested(workspace, domains)
-    for target in progress(selection.targets, "checking"):
+    done = progress("checking", selection.targets)
+    for target in selection.targets:
         reports += _check_target(workspace, target, wanted)
+        done(target)
     return reports
 
 

@@ -91,10 +91,10 @@ def _sync(job: Job, workspace: Workspace, store: Store, slots: Slots):
             return "succeeded", result, None
         verifying: list[float] = []
 
-        def progress(items, label):
+        def progress(label, items):
             if label == "verifying":
                 verifying.append(time.monotonic())
-            return items
+            return lambda item: None
 
         outcome = run(workspace, selection, progress=progress)
     done = time.monotonic()

@@ -3,7 +3,7 @@
     <state>/zones/<zone>.zone             the embedded provider's zone files
     <state>/locks/<zone>.lock             per-zone apply locks (flock: across processes)
     <state>/backups/<time>-<zone>-<provider>.json   owned RRsets as they were before an apply
-    <state>/managed.json                  zones each provider has been synced to (so that a
+    <state>/managed/<provider>/<zone>.    zones each provider has been synced to (so that a
                                           deleted description still gets its records removed)
 
 Default: ``.zonesync/`` beside ``zones/``; ``ZONESYNC_STATE_DIR`` overrides.
@@ -79,18 +79,43 @@ def save_backup(state: Path, zone: str, provider: str, rrsets: list[dict]) -> Pa
 
 
 def managed_zones(state: Path) -> dict[str, list[str]]:
-    path = state / "managed.json"
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    """Zones each provider holds owned records in: one empty file a zone under
+    ``managed/<provider>/`` (so that remembering one zone is one file, never a rewrite of
+    every zone's entry), plus the ``managed.json`` of earlier versions."""
+    data: dict[str, set[str]] = {}
+    for provider, zones in managed_zones_legacy(state / "managed.json").items():
+        data.setdefault(provider, set()).update(zones)
+    root = state / "managed"
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.is_dir():
+                data.setdefault(entry.name, set()).update(
+                    f.name for f in entry.iterdir() if f.name.endswith("."))
+    return {provider: sorted(zones) for provider, zones in data.items()}
 
 
 def remember_zone(state: Path, provider: str, zone: str, present: bool) -> None:
     """Record that ``provider`` holds (present) or no longer holds owned records in ``zone``."""
-    with zone_lock(state, ".managed"):
-        data = managed_zones(state)
-        zones = set(data.get(provider, []))
-        zones.add(zone) if present else zones.discard(zone)
-        data[provider] = sorted(zones)
-        write_atomic(state / "managed.json", json.dumps(data, indent=1, sort_keys=True) + "\n")
+    zone = zone.rstrip(".") + "."
+    path = state / "managed" / provider / zone
+    if present:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        return
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    legacy = state / "managed.json"
+    if legacy.exists():
+        with zone_lock(state, ".managed"):
+            data = managed_zones_legacy(legacy)
+            if zone in data.get(provider, []):
+                data[provider] = [z for z in data[provider] if z != zone]
+                write_atomic(legacy, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def managed_zones_legacy(path: Path) -> dict[str, list[str]]:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from . import state as S
 from .apply import ZoneApply, apply_zone
@@ -20,6 +20,7 @@ from .compile import compile_zone
 from .estate import Estate
 from .model import Description
 from .names import is_within
+from .parallel import map_zones
 from .plan import Plan, ZonePlan, plan_zone
 from .providers.config import ProviderConfig, Providers
 from .records import Record
@@ -124,26 +125,43 @@ def _wanted_zones(estate: Estate, domains: Iterable[str], by_key, out: Selection
 
 
 # --- the stages over a selection -----------------------------------------------------------------
+#
+# Zones are independent (each has its own lock), so a large selection is planned and applied
+# in worker processes (``parallel.map_zones``). ``progress(label, items)`` returns the function
+# each finished item is reported to; the default reports nowhere.
 
-def plan_all(selection: Selection, owner: str, adopt: bool = False) -> Plan:
-    return Plan([t.plan(owner, adopt) for t in selection.targets], owner)
+def no_progress(label: str, items) -> Callable[[object], None]:
+    return lambda item: None
+
+
+def plan_all(selection: Selection, owner: str, adopt: bool = False, progress=no_progress) -> Plan:
+    plans = map_zones(lambda t: _detached(t.plan(owner, adopt)), selection.targets,
+                      progress("planning", selection.targets))
+    return Plan(plans, owner, adopt)
+
+
+def _detached(plan: ZonePlan) -> ZonePlan:
+    """A plan as a plain value (it may cross a process boundary): without octoDNS's objects,
+    which only an apply in the same breath needs."""
+    plan.octo = None
+    return plan
 
 
 def apply_all(selection: Selection, state: Path, owner: str, *, adopt: bool = False,
               force: bool = False, checksums: dict[tuple[str, str], str] | None = None,
-              on_done=None) -> list[ZoneApply]:
+              progress=no_progress) -> list[ZoneApply]:
     """Apply every target under its zone lock; ``checksums`` (from a saved plan) must match."""
-    results = []
-    for target in selection.targets:
+
+    def apply(target: Target) -> ZoneApply:
         key = (target.zone + ".", target.provider.name)
         expected = None if checksums is None else checksums.get(key, "missing from the plan")
         result = apply_zone(state, target.provider, target.zone + ".",
-                            lambda t=target: t.plan(owner, adopt), force=force,
+                            lambda: target.plan(owner, adopt), force=force,
                             expected_checksum=expected)
-        results.append(result)
-        if on_done:
-            on_done(result)
-    return results
+        _detached(result.plan)
+        return result
+
+    return map_zones(apply, selection.targets, progress("applying", selection.targets))
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -259,13 +277,16 @@ class Workspace:
 
     Problems are data (``problems``): the CLI prints them, the API answers with them."""
 
-    def __init__(self, zones_dir: Path, providers_dir: Path, state_override: str | None = None):
+    def __init__(self, zones_dir: Path, providers_dir: Path, state_override: str | None = None,
+                 estate: Estate | None = None):
+        """``estate``: already loaded and linted (the service keeps one warm); else loaded now."""
         from .estate import load_estate
         from .ownership import owner_id
         from .providers.config import load_providers
 
         self.zones_dir = zones_dir
-        self.estate = load_estate([zones_dir] if zones_dir.is_dir() else [])
+        self.estate = estate if estate is not None else load_estate(
+            [zones_dir] if zones_dir.is_dir() else [])
         self.state = S.state_dir(zones_dir, state_override)
         self.providers = load_providers(providers_dir, self.state)
         self.problems: list[str] = [f.to_text() for f in self.providers.findings]
@@ -304,19 +325,21 @@ class RunResult:
 
 def run(workspace: Workspace, selection: Selection, *, adopt: bool = False, force: bool = False,
         checksums: dict | None = None, verify: bool = True, wait: float | None = None,
-        progress=lambda items, label: items) -> RunResult:
+        progress=no_progress) -> RunResult:
     """Apply every selected target, then verify the ones that applied cleanly."""
     results = apply_all(selection, workspace.state, workspace.owner, adopt=adopt, force=force,
-                        checksums=checksums)
+                        checksums=checksums, progress=progress)
     verifications = []
     if verify:
         by_key = {(r.zone, r.provider): r for r in results}
-        for target in progress(selection.targets, "verifying"):
-            applied = by_key.get((target.zone + ".", target.provider.name))
-            if applied is None or not applied.ok:
-                continue
+        todo = [t for t in selection.targets
+                if (applied := by_key.get((t.zone + ".", t.provider.name))) and applied.ok]
+        done = progress("verifying", todo)
+        for target in todo:
+            applied = by_key[(target.zone + ".", target.provider.name)]
             deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
             verifications.append(verify_target(target, wait=wait, absent=deleted))
+            done(target)
     # A broken description outside a filtered selection is not this run's failure; over
     # everything it is (its zone could not be synced).
     return RunResult(results, verifications, workspace.broken and selection.everything)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,22 @@ class ProviderConfig:
         """The octoDNS provider (secrets resolved now, never earlier); ProviderError if not."""
         if self._instance is None:
             self._instance = _instantiate(self)
+            _BUILT[id(self)] = self
         return self._instance
+
+
+# A forked worker (``parallel``) must not share its parent's provider connections (one socket
+# read by two processes interleaves their replies): it builds its own instances.
+_BUILT: "weakref.WeakValueDictionary[int, ProviderConfig]" = weakref.WeakValueDictionary()
+
+
+def _forget_instances() -> None:
+    for config in list(_BUILT.values()):
+        config._instance = None
+    _BUILT.clear()
+
+
+os.register_at_fork(after_in_child=_forget_instances)
 
 
 class ProviderError(Exception):

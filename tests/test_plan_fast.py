@@ -1,0 +1,87 @@
+"""The plan's fast paths give the answers the slow ones did.
+
+- ``desired_rrsets`` computes octoDNS's normal form itself; ``octo_rrsets`` builds octoDNS
+  records to get it. They must agree for every compiled description (hypothesis), or a
+  steady-state plan would show changes that are not there (or miss real ones).
+- ``parallel.map_zones`` forks workers for many zones: results in order, each reported once,
+  and no worker reuses its parent's provider connection.
+- ``state.remember_zone`` keeps one file per zone and still reads an older ``managed.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tests.test_properties import _load, descriptions
+from zonesync import parallel
+from zonesync import state as S
+from zonesync.compile import compile_zone
+from zonesync.plan import desired_rrsets, octo_rrsets
+from zonesync.providers.config import ProviderConfig, ProviderFile
+from zonesync.records import Naptr, Record
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(descriptions(), st.sampled_from(["zonesync", "team-a.eu_1"]))
+def test_desired_rrsets_equal_octodns_normal_form(data, owner):
+    description = _load(data)
+    records = compile_zone([description])
+    zone = description.zone_name + "."
+    assert desired_rrsets(records, zone, owner) == octo_rrsets(records, zone, owner)
+
+
+def test_escaped_naptr_strings_take_octodns_path():
+    zone = "example.com."
+    value = Naptr(10, 50, "u", "E2U+sip", '!^.*$!sip:"info"\\@example.com!', ".")
+    records = [Record("example.com.", 300, "NAPTR", value)]
+    assert desired_rrsets(records, zone, "zonesync") == octo_rrsets(records, zone, "zonesync")
+
+
+def _square_with_pid(n: int) -> tuple[int, int]:
+    return n * n, os.getpid()
+
+
+def test_map_zones_forks_keeps_order_and_reports_each_item(monkeypatch):
+    monkeypatch.setenv(parallel.WORKERS_ENV, "2")
+    items = list(range(parallel.MIN_ITEMS * 3))
+    seen = []
+    out = parallel.map_zones(_square_with_pid, items, seen.append)
+    assert [square for square, _ in out] == [n * n for n in items]
+    assert sorted(seen) == items
+    pids = {pid for _, pid in out}
+    assert os.getpid() not in pids and len(pids) == 2
+
+
+def test_map_zones_stays_in_process_for_few_items_or_one_worker(monkeypatch):
+    assert {pid for _, pid in parallel.map_zones(_square_with_pid, [1, 2, 3])} == {os.getpid()}
+    monkeypatch.setenv(parallel.WORKERS_ENV, "1")
+    items = list(range(parallel.MIN_ITEMS * 3))
+    assert {pid for _, pid in parallel.map_zones(_square_with_pid, items)} == {os.getpid()}
+
+
+def test_forked_worker_builds_its_own_provider_instance(monkeypatch, tmp_path):
+    monkeypatch.setenv(parallel.WORKERS_ENV, "2")
+    spec = ProviderFile.model_validate({"class": "zonesync.providers.local.LocalProvider",
+                                        "settings": {"directory": str(tmp_path)}})
+    config = ProviderConfig("local", "providers/local.yaml", spec, tmp_path)
+    config.instance().built_in = "parent"
+    seen = parallel.map_zones(lambda _: getattr(config.instance(), "built_in", "worker"),
+                              list(range(parallel.MIN_ITEMS * 2)))
+    assert set(seen) == {"worker"}      # each worker built its own after the fork
+    assert config.instance().built_in == "parent"
+
+
+def test_remember_zone_one_file_a_zone_and_legacy_json(tmp_path):
+    (tmp_path / "managed.json").write_text(json.dumps({"pdns": ["old.example.", "gone.example."]}))
+    S.remember_zone(tmp_path, "pdns", "new.example", True)
+    S.remember_zone(tmp_path, "pdns", "new.example.", True)     # idempotent
+    S.remember_zone(tmp_path, "bind", "b.example.", True)
+    S.remember_zone(tmp_path, "pdns", "gone.example.", False)   # removed from the legacy file too
+    assert S.managed_zones(tmp_path) == {"pdns": ["new.example.", "old.example."],
+                                         "bind": ["b.example."]}
+    assert (tmp_path / "managed" / "pdns" / "new.example.").is_file()
+    S.remember_zone(tmp_path, "pdns", "new.example.", False)
+    assert S.managed_zones(tmp_path)["pdns"] == ["old.example."]
