@@ -344,3 +344,334 @@ class OverlaySource:
         if exists and (live.status == "nxdomain" or live.cname):
             return Answer("nodata")
         return live
+
+
+# --- many questions to one server at once (verification's fast path) ------------------------
+
+@dataclass(frozen=True, eq=False)
+class Expected:
+    """What one owned RRset must look like on the wire: the desired ``records`` (one owner and
+    type), the TTL a server must show (after the provider's rounding) and each record's rdata
+    in uncompressed wire form. ``BatchSource.query_many`` returns the Expected itself, instead
+    of an Answer, when the server's answer is exactly that RRset (same rdata bytes, every TTL
+    equal, nothing else in the answer section)."""
+
+    records: tuple[Record, ...]
+    ttl: int
+    rdatas: frozenset[bytes]
+
+    @classmethod
+    def of(cls, records: Iterable[Record], ttl: int) -> "Expected | None":
+        """None when a record has no simple wire form (then the answer is parsed fully)."""
+        from .wire import rdata_wire
+
+        records = tuple(records)
+        rdatas = set()
+        for rec in records:
+            wire = rdata_wire(rec)
+            if wire is None:
+                return None
+            rdatas.add(wire)
+        if not records or len(rdatas) != len(records):
+            return None
+        return cls(records, ttl, frozenset(rdatas))
+
+    def answer(self) -> Answer:
+        """The Answer a full parse of the matching response would give."""
+        ttl = self.ttl
+        return Answer("ok", tuple(rec if rec.ttl == ttl else Record(rec.name, ttl, rec.type,
+                                                                    rec.value)
+                                  for rec in self.records))
+
+
+BATCH_WINDOW = 200   # questions in flight on one socket
+BATCH_TRIES = 3      # sends of one question within ``timeout`` (loopback drops under load)
+_NODATA = Answer("nodata")
+_NXDOMAIN = Answer("nxdomain")
+
+
+class BatchSource:
+    """Answers from one DNS server, many questions at a time (``query_many``,
+    ``zone_query_many``) and the same Answers / ZoneAnswers as ``LiveSource`` with
+    ``retries=0``; ``query`` / ``zone_query`` make it a ``DnsSource`` too.
+
+    How: every question's message is built once (``wire``: the id patched in at send time),
+    up to ``window`` of them are in flight on one non-blocking UDP socket connected to the
+    server, replies are matched by id *and* echoed question (late, duplicate or foreign
+    replies are ignored), and a question unanswered for ``timeout / tries`` seconds is sent
+    again, ``timeout`` seconds in all (then: "timeout", indeterminate). A reply is read with
+    ``wire``'s few struct calls when it is the common case — NOERROR with exactly the expected
+    RRset, NODATA or NXDOMAIN with the AA bit, a SOA serial — and otherwise parsed fully by
+    dnspython (``answer_from_message``: CNAME chains, referrals, SERVFAIL/REFUSED, an RRset
+    that differs); a truncated reply is asked again over TCP. ``stats`` counts what happened.
+    """
+
+    def __init__(self, server: str, timeout: float = 2.0, window: int = BATCH_WINDOW,
+                 tries: int = BATCH_TRIES, payload: int = EDNS_PAYLOAD):
+        self.host, self.port = parse_nameserver(server)
+        self.where = f"{self.host}:{self.port}" if ":" not in self.host else \
+            f"[{self.host}]:{self.port}"
+        self.timeout, self.window = float(timeout), max(1, min(int(window), 60000))
+        self.tries, self.payload = max(1, int(tries)), payload
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("sent", "resent", "fast", "full", "tcp", "timeout", "stray"), 0)
+        self._single = LiveSource([server], timeout=timeout, retries=0)
+
+    # DnsSource
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower(), rtype.upper())
+        found = self.query_many([key])[key]
+        return found.answer() if isinstance(found, Expected) else found
+
+    def zone_query(self, zone: str, rtype: Literal["SOA", "NS"]) -> ZoneAnswer:
+        return self.zone_query_many([zone], rtype)[zone]
+
+    def query_many(self, keys: Iterable[tuple[str, str]],
+                   expected: "dict[tuple[str, str], Expected] | None" = None
+                   ) -> dict[tuple[str, str], "Answer | Expected"]:
+        """An Answer for each (name, type) — or, where ``expected`` has the key and the server
+        served exactly that RRset, the Expected itself (its ``answer()`` is the Answer)."""
+        from . import wire
+
+        keys = list(dict.fromkeys((n.lower(), t.upper()) for n, t in keys))
+        expected = expected or {}
+        out: dict[tuple[str, str], Answer | Expected] = {}
+        sections, bodies, asked = [], [], []
+        slow: list[tuple[str, str]] = []
+        for key in keys:
+            section = wire.question(*key)
+            if section is None:
+                slow.append(key)
+                continue
+            sections.append(section)
+            bodies.append(wire.query_body(section, wire.FLAG_RD, self.payload))
+            asked.append(key)
+        replies = self._exchange_many(sections, bodies)
+        tcp = []
+        for key, section, reply in zip(asked, sections, replies):
+            if reply is None:
+                out[key] = Answer("timeout", detail=f"no answer from {self.where} in "
+                                                    f"{self.timeout:g}s")
+                continue
+            found = self._fast_answer(reply, len(section), key, expected.get(key))
+            if found == "tcp":
+                tcp.append(key)
+            elif found is not None:
+                self.stats["fast"] += 1
+                out[key] = found
+            else:
+                self.stats["full"] += 1
+                out[key] = self._full_answer(reply, key)
+        self.stats["tcp"] += len(tcp)
+        for key, answer in self._each_single(tcp + slow, self._single.query):
+            out[key] = answer
+        return {key: out[key] for key in keys}
+
+    def zone_query_many(self, zones: Iterable[str], rtype: Literal["SOA", "NS"]
+                        ) -> dict[str, ZoneAnswer]:
+        """``LiveSource.zone_query`` for each zone (RD clear), pipelined."""
+        from . import wire
+
+        zones = list(dict.fromkeys(zones))
+        out: dict[str, ZoneAnswer] = {}
+        sections, bodies, asked, slow = [], [], [], []
+        for zone in zones:
+            section = wire.question(zone.lower(), rtype)
+            if section is None:
+                slow.append(zone)
+                continue
+            sections.append(section)
+            bodies.append(wire.query_body(section, 0, self.payload))
+            asked.append(zone)
+        replies = self._exchange_many(sections, bodies)
+        tcp = []
+        for zone, section, reply in zip(asked, sections, replies):
+            if reply is None:
+                out[zone] = ZoneAnswer("timeout", detail=f"no answer from {self.where} in "
+                                                         f"{self.timeout:g}s")
+                continue
+            head = wire.Header(reply)
+            if head.flags & wire.FLAG_TC:
+                tcp.append(zone)
+                continue
+            if (rtype == "SOA" and head.rcode == wire.RCODE_NOERROR
+                    and head.flags & wire.FLAG_AA):
+                try:
+                    serial = wire.soa_serial(reply, len(section), head.an)
+                except (IndexError, ValueError, Exception):  # noqa: BLE001 - malformed: full parse
+                    serial = None
+                if serial is not None:
+                    self.stats["fast"] += 1
+                    out[zone] = ZoneAnswer("ok", serial=serial, authoritative=True)
+                    continue
+            self.stats["full"] += 1
+            try:
+                message = dns.message.from_wire(reply)
+            except Exception as exc:  # noqa: BLE001 - as LiveSource: a bad reply is no answer
+                out[zone] = ZoneAnswer("timeout", detail=f"{self.where}: "
+                                                         f"{exc.__class__.__name__}: {exc}")
+                continue
+            out[zone] = zone_answer_from_message(message, zone, rtype, self.where)
+        self.stats["tcp"] += len(tcp)
+        for zone, answer in self._each_single(tcp + slow,
+                                              lambda z: self._single.zone_query(z, rtype)):
+            out[zone] = answer
+        return {zone: out[zone] for zone in zones}
+
+    # --- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _each_single(items, ask):
+        """The rare questions dnspython asks one by one (truncated → TCP, unusual names)."""
+        items = list(items)
+        if len(items) <= 1:
+            return [(item, ask(*item) if isinstance(item, tuple) else ask(item))
+                    for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(item):
+            return item, ask(*item) if isinstance(item, tuple) else ask(item)
+
+        with ThreadPoolExecutor(min(8, len(items)), thread_name_prefix="dns-single") as pool:
+            return list(pool.map(one, items))
+
+    def _fast_answer(self, reply: bytes, qlen: int, key: tuple[str, str],
+                     expected: Expected | None):
+        """The Answer (or the matched Expected) when the reply is a common case; "tcp" when
+        truncated; None when it needs dnspython."""
+        from . import wire
+
+        try:
+            head = wire.Header(reply)
+            flags = head.flags
+            if flags & wire.FLAG_TC:
+                return "tcp"
+            rcode = flags & 0x000F
+            if rcode == wire.RCODE_NOERROR:
+                if head.an == 0:
+                    return _NODATA if flags & wire.FLAG_AA else None
+                if expected is None or head.an != len(expected.rdatas):
+                    return None
+                rrs = wire.simple_answers(reply, qlen, head.an)
+                if rrs is None:
+                    return None
+                code, ttl, rdatas = wire.type_code(key[1]), expected.ttl, expected.rdatas
+                seen = set()
+                for rtype, rclass, rttl, rdata in rrs:
+                    if rtype != code or rclass != 1 or rttl != ttl or rdata not in rdatas:
+                        return None
+                    seen.add(rdata)
+                return expected if len(seen) == len(rdatas) else None
+            if rcode == wire.RCODE_NXDOMAIN and head.an == 0 and flags & wire.FLAG_AA:
+                return _NXDOMAIN
+        except (IndexError, ValueError, Exception):  # noqa: BLE001 - malformed: full parse
+            return None
+        return None
+
+    def _full_answer(self, reply: bytes, key: tuple[str, str]) -> Answer:
+        try:
+            message = dns.message.from_wire(reply)
+        except Exception as exc:  # noqa: BLE001 - as LiveSource: a bad reply is no answer
+            return Answer("timeout", detail=f"{self.where}: {exc.__class__.__name__}: {exc}")
+        return answer_from_message(message, key[0], key[1], self.where)
+
+    def _exchange_many(self, sections: list[bytes], bodies: list[bytes]) -> list[bytes | None]:
+        """Send every query (``bodies``: messages without their id), ``window`` in flight;
+        the reply to each, or None when none came within ``timeout``."""
+        import collections
+        import random
+        import select
+        import socket
+        import time as _time
+
+        from .wire import FLAG_QR, question_matches
+
+        n = len(bodies)
+        replies: list[bytes | None] = [None] * n
+        if not n:
+            return replies
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            except OSError:
+                pass
+            sock.connect((self.host, self.port))
+            sock.setblocking(False)
+            interval = self.timeout / self.tries
+            window = min(self.window, 65000)
+            in_flight: dict[int, list] = {}   # id → [index, sends, generation]
+            resend: collections.deque = collections.deque()  # (due, id, generation)
+            next_index = done = generation = 0
+            next_id = random.randrange(0x10000)
+            stats = self.stats
+            clock = _time.monotonic
+            recv = sock.recv
+            while done < n:
+                now = clock()
+                while next_index < n and len(in_flight) < window:
+                    while next_id in in_flight:
+                        next_id = (next_id + 1) & 0xFFFF
+                    qid = next_id
+                    next_id = (next_id + 1) & 0xFFFF
+                    generation += 1
+                    try:
+                        sock.send(qid.to_bytes(2, "big") + bodies[next_index])
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        pass  # e.g. ICMP port unreachable from an earlier send: it times out
+                    stats["sent"] += 1
+                    in_flight[qid] = [next_index, 1, generation]
+                    resend.append((now + interval, qid, generation))
+                    next_index += 1
+                while resend and resend[0][0] <= now:
+                    _due, qid, gen = resend.popleft()
+                    state = in_flight.get(qid)
+                    if state is None or state[2] != gen:
+                        continue
+                    if state[1] >= self.tries:
+                        del in_flight[qid]
+                        done += 1
+                        stats["timeout"] += 1
+                        continue
+                    generation += 1
+                    state[1] += 1
+                    state[2] = generation
+                    try:
+                        sock.send(qid.to_bytes(2, "big") + bodies[state[0]])
+                    except OSError:
+                        pass
+                    stats["resent"] += 1
+                    resend.append((now + interval, qid, generation))
+                if done >= n:
+                    break
+                wait = max(0.0, resend[0][0] - now) if resend else 0.0
+                if next_index < n and len(in_flight) < window:
+                    wait = 0.0
+                readable, _, _ = select.select([sock], [], [], wait)
+                if not readable:
+                    continue
+                while True:
+                    try:
+                        data = recv(65535)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        break  # ICMP error surfaced on the socket: the queries time out
+                    if len(data) < 12:
+                        stats["stray"] += 1
+                        continue
+                    qid = (data[0] << 8) | data[1]
+                    state = in_flight.get(qid)
+                    if (state is None or not data[2] & (FLAG_QR >> 8)
+                            or not question_matches(data, sections[state[0]])):
+                        stats["stray"] += 1
+                        continue
+                    replies[state[0]] = data
+                    del in_flight[qid]
+                    done += 1
+        finally:
+            sock.close()
+        return replies

@@ -44,13 +44,14 @@ canonical name order; ``routes`` lists ``sip:`` then ``sips:`` for each domain o
 
 from __future__ import annotations
 
-import threading
+import copy
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Literal, Mapping, Sequence
 
-from .dnssource import Answer, DnsSource, LiveSource, OverlaySource, ZoneAnswer
+from .dnssource import (Answer, BatchSource, DnsSource, Expected, OverlaySource,
+                        ZoneAnswer)
 from .records import Record, fqdn, sort_key
 from .resolve import Resolution, Target, parse_uri, resolve
 
@@ -374,34 +375,33 @@ def delegation_check(zone: str, answers: Mapping[str, ZoneAnswer],
                            f"delegated to {', '.join(parent_ns)}{source}{note}")
 
 
-# --- I/O: per-server attempts ----------------------------------------------------------------
+# --- I/O: one attempt on one server, for many zones at once -----------------------------------
 
-class _CachedSource:
-    """One attempt's view of one server: each (name, type) asked once, whoever asks first
-    (a check or a route); concurrent askers wait for the one query in flight. The asker
-    computes inline, so waits are only ever on running queries (no pool deadlock)."""
+class _PoolBatch:
+    """``query_many`` / ``zone_query_many`` over any ``DnsSource``: its ``query`` calls run
+    concurrently on a thread pool (``BatchSource`` has its own, pipelined)."""
 
-    def __init__(self, source: DnsSource):
-        self.source = source
-        self._lock = threading.Lock()
-        self._answers: dict[Key, Future] = {}
+    def __init__(self, source: DnsSource, pool: ThreadPoolExecutor):
+        self.source, self.pool = source, pool
 
-    def query(self, name: str, rtype: str) -> Answer:
-        key = (name.lower(), rtype.upper())
-        with self._lock:
-            future = self._answers.get(key)
-            mine = future is None
-            if mine:
-                future = self._answers[key] = Future()
-        if not mine:
-            return future.result()
-        try:
-            answer = self.source.query(*key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
-        future.set_result(answer)
-        return answer
+    def query_many(self, keys, expected=None) -> dict[Key, Answer]:
+        keys = list(dict.fromkeys(keys))
+        if len(keys) == 1:
+            return {keys[0]: self.source.query(*keys[0])}
+        return dict(zip(keys, self.pool.map(lambda key: self.source.query(*key), keys)))
+
+    def zone_query_many(self, zones, rtype) -> dict[str, ZoneAnswer] | None:
+        ask = getattr(self.source, "zone_query", None)
+        if not callable(ask):
+            return None
+        zones = list(dict.fromkeys(zones))
+        if len(zones) == 1:
+            return {zones[0]: ask(zones[0], rtype)}
+        return dict(zip(zones, self.pool.map(lambda zone: ask(zone, rtype), zones)))
+
+
+def _batch(source, pool: ThreadPoolExecutor):
+    return source if callable(getattr(source, "query_many", None)) else _PoolBatch(source, pool)
 
 
 class _Failing:
@@ -412,6 +412,34 @@ class _Failing:
 
     def query(self, name: str, rtype: str) -> Answer:
         return Answer(self.answer.status, detail=self.answer.detail)
+
+
+class _Miss(Exception):
+    """A route lookup not answered yet in this attempt: asked in the next round."""
+
+    def __init__(self, key: Key):
+        super().__init__(key)
+        self.key = key
+
+
+class _Answers:
+    """One attempt's answers from one server, shared by the RRset checks and every route
+    (each (name, type) asked once per attempt). A question not asked yet raises ``_Miss``."""
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower(), rtype.upper())
+        found = self.answers.get(key)
+        if found is None:
+            raise _Miss(key)
+        if isinstance(found, Expected):
+            found = self.answers[key] = found.answer()
+        return found
+
+
+MAX_ROUNDS = 16  # route lookups asked in rounds; after that, one by one
 
 
 def _zone_query(source: DnsSource, zone: str, rtype: str) -> ZoneAnswer | None:
@@ -434,39 +462,364 @@ class _Plan:
     absent: frozenset[Key]
     records: tuple[Record, ...]
     ttl_rounding: Callable[[int], int] | None
+    _expected: dict[Key, Expected] | None = None
+    _ok: dict[Key, tuple[tuple[str, ...], int]] | None = None
+    _prefetch: tuple[Key, ...] | None = None
+    _overlay: OverlaySource | None = None
+
+    def expected(self) -> dict[Key, Expected]:
+        """The wire form of every desired RRset (for ``BatchSource``'s byte comparison)."""
+        if self._expected is None:
+            self._expected = {}
+            for key, group in self.desired.items():
+                found = Expected.of(group, expected_ttl(group, self.ttl_rounding))
+                if found is not None:
+                    self._expected[key] = found
+        return self._expected
+
+    def ok_check(self, server: str, key: Key) -> RRsetCheck:
+        """The check ``check_rrset`` gives when the server served exactly the desired RRset."""
+        if self._ok is None:
+            self._ok = {}
+        found = self._ok.get(key)
+        if found is None:
+            group = self.desired[key]
+            found = self._ok[key] = (_texts(group), expected_ttl(group, self.ttl_rounding))
+        texts, ttl = found
+        return RRsetCheck(server, key[0], key[1], "ok", texts, texts, ttl, ttl)
+
+    def prefetch(self) -> tuple[Key, ...]:
+        """What the route resolutions will ask beyond the owned RRsets: the addresses of every
+        SRV target (asked together with the checks, so the routes need no extra round)."""
+        if self._prefetch is None:
+            hosts = {rec.value.target for (name, rtype), group in self.desired.items()
+                     if rtype == "SRV" for rec in group if rec.value.target != "."}
+            self._prefetch = tuple((host, rtype) for host in sorted(hosts)
+                                   for rtype in ("A", "AAAA"))
+        return self._prefetch
+
+    def overlay(self, fallback: DnsSource) -> OverlaySource:
+        """The compiled records laid over ``fallback`` (built once, re-pointed per server)."""
+        if self._overlay is None:
+            self._overlay = OverlaySource(self.records, self.absent, fallback)
+        view = copy.copy(self._overlay)
+        view.fallback = fallback
+        return view
 
 
-def _attempt(server: str, source: DnsSource, pool: ThreadPoolExecutor, plan: _Plan,
-             keys: Sequence[Key], uris: Sequence[str]) -> _Outcome:
-    """One attempt on one server: its SOA serial, then the RRsets and routes (concurrently)."""
-    soa = _zone_query(source, plan.zone, "SOA")
-    serial = soa.serial if soa is not None and soa.status == "ok" else None
-    if soa is not None and soa.indeterminate:
-        # The server does not answer for the zone at all: do not wait for every RRset's timeout.
-        dead = _Failing(soa)
-        checks = {key: check_rrset(server, *key, plan.desired.get(key), dead.query(*key),
-                                   plan.ttl_rounding) for key in keys}
-        routes = {}
-        for uri in uris:
-            error = (f"{server} did not answer the SOA query for {plan.zone} "
-                     f"({soa.status}: {soa.detail}); not resolved, indeterminate (SPEC R10)")
-            live = Resolution(uri, (), (), error, ())
-            compiled = resolve(uri, OverlaySource(plan.records, plan.absent, dead))
-            routes[uri] = route_check(uri, server, live, compiled)
-        return _Outcome(serial, soa, checks, routes)
-    cached = _CachedSource(source)
-    overlay = OverlaySource(plan.records, plan.absent, cached)
-    check_futures = {key: pool.submit(cached.query, *key) for key in keys}
-    route_futures = {uri: (pool.submit(resolve, uri, cached),
-                           pool.submit(resolve, uri, overlay)) for uri in uris}
-    checks = {key: check_rrset(server, *key, plan.desired.get(key), future.result(),
-                               plan.ttl_rounding) for key, future in check_futures.items()}
-    routes = {uri: route_check(uri, server, live.result(), compiled.result())
-              for uri, (live, compiled) in route_futures.items()}
-    return _Outcome(serial, soa, checks, routes)
+@dataclass
+class _Task:
+    """One zone's share of one attempt on one server: what is still not ok there."""
+
+    run: "_ZoneRun"
+    keys: list[Key]
+    uris: list[str]
 
 
-# --- the entry point ---------------------------------------------------------------------------
+def _dead_outcome(server: str, plan: _Plan, soa: ZoneAnswer, keys, uris) -> _Outcome:
+    """The server does not answer for the zone at all: do not wait for every RRset's timeout."""
+    dead = _Failing(soa)
+    checks = {key: check_rrset(server, *key, plan.desired.get(key), dead.query(*key),
+                               plan.ttl_rounding) for key in keys}
+    routes = {}
+    for uri in uris:
+        error = (f"{server} did not answer the SOA query for {plan.zone} "
+                 f"({soa.status}: {soa.detail}); not resolved, indeterminate (SPEC R10)")
+        live = Resolution(uri, (), (), error, ())
+        compiled = resolve(uri, OverlaySource(plan.records, plan.absent, dead))
+        routes[uri] = route_check(uri, server, live, compiled)
+    return _Outcome(None, soa, checks, routes)
+
+
+def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
+    """One attempt on one server for every zone in ``tasks``: all SOA serials, then every
+    RRset and the route lookups' addresses in one pipelined batch, then the routes, their
+    further lookups asked in rounds (each round one batch)."""
+    soas = source.zone_query_many([t.run.plan.zone for t in tasks], "SOA")
+    outcomes: list[_Outcome | None] = [None] * len(tasks)
+    live: list[int] = []
+    for index, task in enumerate(tasks):
+        soa = soas.get(task.run.plan.zone) if soas is not None else None
+        if soa is not None and soa.indeterminate:
+            outcomes[index] = _dead_outcome(server, task.run.plan, soa, task.keys, task.uris)
+        else:
+            live.append(index)
+    questions: dict[Key, None] = {}
+    expected: dict[Key, Expected] = {}
+    fast = callable(getattr(source, "query_many", None)) and not isinstance(source, _PoolBatch)
+    for index in live:
+        task = tasks[index]
+        plan = task.run.plan
+        questions.update(dict.fromkeys(task.keys))
+        if fast:
+            wire = plan.expected()
+            expected.update((key, wire[key]) for key in task.keys if key in wire)
+        if task.uris:
+            questions.update(dict.fromkeys(plan.prefetch()))
+    answers = dict(source.query_many(list(questions), expected)) if questions else {}
+    for index in live:
+        task = tasks[index]
+        plan = task.run.plan
+        checks = {}
+        for key in task.keys:
+            answer = answers[key]
+            if isinstance(answer, Expected):
+                checks[key] = plan.ok_check(server, key)
+            else:
+                checks[key] = check_rrset(server, *key, plan.desired.get(key), answer,
+                                          plan.ttl_rounding)
+        soa = soas.get(plan.zone) if soas is not None else None
+        serial = soa.serial if soa is not None and soa.status == "ok" else None
+        outcomes[index] = _Outcome(serial, soa, checks, {})
+    _routes(server, source, [(tasks[i], outcomes[i]) for i in live if tasks[i].uris], answers)
+    return outcomes  # type: ignore[return-value]
+
+
+def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: dict) -> None:
+    """Resolve every URI against the attempt's answers and the compiled overlay; lookups not
+    answered yet are collected and asked together, then the resolutions that needed them run
+    again (``resolve`` is pure over its source)."""
+    cache = _Answers(answers)
+    todo = [(task, outcome, uri) for task, outcome in work for uri in task.uris]
+    rounds = 0
+    while todo:
+        rounds += 1
+        missing: dict[Key, None] = {}
+        again = []
+        for task, outcome, uri in todo:
+            try:
+                live = resolve(uri, cache)
+                compiled = resolve(uri, task.run.plan.overlay(cache))
+            except _Miss as miss:
+                missing[miss.key] = None
+                again.append((task, outcome, uri))
+                continue
+            outcome.routes[uri] = route_check(uri, server, live, compiled)
+        if not again:
+            return
+        if rounds >= MAX_ROUNDS:  # a pathological chain: ask what is left one by one
+            cache = _OneByOne(cache, source)
+        else:
+            answers.update(source.query_many(list(missing)))
+        todo = again
+
+
+class _OneByOne(_Answers):
+    def __init__(self, cache: _Answers, source):
+        super().__init__(cache.answers)
+        self.source = source
+
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower(), rtype.upper())
+        if key not in self.answers:
+            self.answers.update(self.source.query_many([key]))
+        return super().query(name, rtype)
+
+
+# --- the entry points --------------------------------------------------------------------------
+
+_UNSET = object()
+
+
+@dataclass
+class ZoneSpec:
+    """One zone to verify with ``verify_zones``: what ``verify_zone`` takes, per zone.
+
+    ``servers``, ``wait`` and ``parent_servers`` left None take ``verify_zones``' arguments."""
+
+    zone: str
+    desired: Iterable[Record]
+    absent: Iterable[tuple[str, str]] = ()
+    domains: Iterable[str] = ()
+    servers: Sequence[str] | None = None
+    wait: float | None = None
+    ttl_rounding: Callable[[int], int] | None = None
+    expected_serial: int | None = None
+    parent_servers: Sequence[str] | None = None
+    expected_ns: Iterable[str] = ()
+
+
+class _ZoneRun:
+    """One zone's verification state across attempts."""
+
+    def __init__(self, spec: ZoneSpec, servers: list[str], deadline: float,
+                 parent_servers: list[str] | None):
+        zone = fqdn(spec.zone)
+        self.servers = list(dict.fromkeys(servers))
+        if not self.servers:
+            raise ValueError("verify_zone needs at least one server")
+        self.warnings: list[str] = []
+        desired_sets = group_rrsets(spec.desired)
+        for (name, rtype), group in desired_sets.items():
+            if name != zone and not name.endswith("." + zone):
+                raise ValueError(f"{name} {rtype} is outside the zone {zone}")
+            if len({rec.ttl for rec in group}) > 1:
+                self.warn(f"{name} {rtype} has records with different TTLs; the lowest is "
+                          "expected (RFC 2181 §5.2)")
+        absent_keys = set()
+        for name, rtype in spec.absent:
+            key = (fqdn(name), rtype.upper())
+            if key in desired_sets:
+                self.warn(f"{key[0]} {key[1]} is both desired and absent; checked as desired")
+                continue
+            if key[0] != zone and not key[0].endswith("." + zone):
+                raise ValueError(f"{key[0]} {key[1]} is outside the zone {zone}")
+            absent_keys.add(key)
+        self.plan = _Plan(zone, desired_sets, frozenset(absent_keys),
+                          tuple(rec for group in desired_sets.values() for rec in group),
+                          spec.ttl_rounding)
+        self.keys = sorted(set(desired_sets) | absent_keys,
+                           key=lambda k: (tuple(reversed(k[0].rstrip(".").split("."))), k[1]))
+        self.uris = []
+        for domain in dict.fromkeys(d.strip().rstrip(".").lower() for d in spec.domains):
+            for scheme in ("sip", "sips"):
+                uri = f"{scheme}:{domain}"
+                parse_uri(uri)  # a bad domain is the caller's error: raise now, not per server
+                self.uris.append(uri)
+        self.deadline = deadline
+        self.expected_serial = spec.expected_serial
+        self.parent_servers = parent_servers
+        self.expected_ns = tuple(spec.expected_ns)
+        self.raw_checks: dict[str, dict[Key, RRsetCheck]] = {s: {} for s in self.servers}
+        self.raw_routes: dict[str, dict[str, RouteCheck]] = {s: {} for s in self.servers}
+        self.serials: dict[str, int | None] = dict.fromkeys(self.servers)
+        self.soas: dict[str, ZoneAnswer | None] = dict.fromkeys(self.servers)
+        self.todo = {s: (list(self.keys), list(self.uris)) for s in self.servers}
+        self.attempts = 0
+        self.finished_at: float | None = None
+        self.checks: dict = {}
+        self.routes: dict = {}
+        self.target: int | None = None
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def record(self, server: str, outcome: _Outcome) -> None:
+        self.soas[server] = outcome.soa
+        if outcome.soa is None or not outcome.soa.indeterminate:
+            self.serials[server] = outcome.serial
+        self.raw_checks[server].update(outcome.checks)
+        self.raw_routes[server].update(outcome.routes)
+
+    def settle(self) -> None:
+        self.checks, self.routes, self.target = _settle(
+            self.servers, self.raw_checks, self.raw_routes, self.serials, self.expected_serial)
+        self.todo = {}
+        for server in self.servers:
+            bad_keys = [k for k in self.keys if self.checks[server][k].state != "ok"]
+            bad_uris = [u for u in self.uris if not self.routes[server][u].agree]
+            if bad_keys or bad_uris:
+                self.todo[server] = (bad_keys, bad_uris)
+
+    def result(self, delegation: DelegationCheck, elapsed: float) -> ZoneVerification:
+        zone, target, attempts = self.plan.zone, self.target, self.attempts
+        for server in self.servers:
+            soa = self.soas[server]
+            if soa is None:
+                self.warn(f"{server}: the source cannot ask the SOA serial; pending (not yet "
+                          "propagated) cannot be told from drift")
+            elif soa.indeterminate:
+                self.warn(f"{server}: the SOA query for {zone} failed ({soa.status}: "
+                          f"{soa.detail}); its RRsets are indeterminate")
+            elif soa.status != "ok":
+                self.warn(f"{server}: no SOA for {zone} ({soa.status}): the server does not "
+                          "hold the zone")
+            serial = self.serials[server]
+            if serial is not None and target is not None and serial_lt(serial, target):
+                self.warn(f"{server}: SOA serial {serial} is behind {target} after {attempts} "
+                          f"attempt{'s' if attempts != 1 else ''}: not yet propagated (pending)")
+            if (serial is not None and self.expected_serial is not None
+                    and serial_lt(self.expected_serial, serial)):
+                self.warn(f"{server}: SOA serial {serial} is ahead of the expected "
+                          f"{self.expected_serial}: the zone changed after this apply")
+        if delegation.state == "not-checked":
+            self.warn(UNDELEGATED_WARNING)
+        elif delegation.state != "ok":
+            self.warn(f"delegation {delegation.state}: {delegation.detail}")
+        checks = [self.checks[s][k] for s in self.servers for k in self.keys]
+        routes = [self.routes[s][u] for s in self.servers for u in self.uris]
+        return ZoneVerification(zone, tuple(self.servers), checks, routes, delegation,
+                                attempts, elapsed, self.warnings, dict(self.serials))
+
+
+def verify_zones(zones: Iterable[ZoneSpec], servers: Sequence[str] | None = None, *,
+                 wait: float = 0.0, parent_servers: Sequence[str] | None = None,
+                 timeout: float = 2.0,
+                 source_factory: Callable[[str], DnsSource] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> list[ZoneVerification]:
+    """Verify many zones in one pass: one ``ZoneVerification`` per ``ZoneSpec``, in order,
+    each exactly what ``verify_zone`` gives for that zone alone.
+
+    Every attempt asks each server all the zones' SOA serials, then all their RRsets (and
+    the addresses the routes need) in one pipelined batch, then resolves the routes from
+    those answers; what is not ok is retried (0.1 s doubling, at most 2 s) until each zone's
+    ``wait`` is spent. A zone's ``servers`` / ``wait`` / ``parent_servers`` default to these
+    arguments. ``source_factory(server)`` gives each server's source, once per call (default:
+    ``BatchSource(server, timeout)``: pipelined UDP, the wire fast path); a source without
+    ``query_many`` is asked concurrently on a thread pool."""
+    start = clock()
+    runs = []
+    for spec in zones:
+        budget = wait if spec.wait is None else spec.wait
+        runs.append(_ZoneRun(spec, list(spec.servers if spec.servers is not None
+                                        else servers or ()),
+                             start + max(0.0, budget),
+                             list(spec.parent_servers if spec.parent_servers is not None
+                                  else parent_servers or ()) or None))
+    if not runs:
+        return []
+    factory = source_factory or (lambda s: BatchSource(s, timeout=timeout))
+    all_servers = list(dict.fromkeys(s for run in runs for s in run.servers))
+    sources = {server: factory(server) for server in all_servers}
+    pools = {s: ThreadPoolExecutor(WORKERS_PER_SERVER, thread_name_prefix=f"verify {s}")
+             for s in all_servers}
+    batches = {s: _batch(sources[s], pools[s]) for s in all_servers}
+    drivers = ThreadPoolExecutor(len(all_servers), thread_name_prefix="verify")
+    delay = FIRST_DELAY
+    try:
+        while True:
+            active = [run for run in runs if run.todo]
+            for run in active:
+                run.attempts += 1
+            per_server: dict[str, list[_Task]] = {}
+            for run in active:
+                for server, (keys, uris) in run.todo.items():
+                    per_server.setdefault(server, []).append(_Task(run, keys, uris))
+            if len(per_server) == 1:
+                (server, tasks), = per_server.items()
+                results = {server: _attempt_many(server, batches[server], tasks)}
+            else:
+                futures = {s: drivers.submit(_attempt_many, s, batches[s], tasks)
+                           for s, tasks in per_server.items()}
+                results = {s: f.result() for s, f in futures.items()}
+            for server, tasks in per_server.items():
+                for task, outcome in zip(tasks, results[server]):
+                    task.run.record(server, outcome)
+            now = clock()
+            waiting = []
+            for run in active:
+                run.settle()
+                if run.todo and run.deadline - now >= 1e-3:  # a millisecond left: not spent
+                    waiting.append(run)
+                else:
+                    run.todo = {}
+                    run.finished_at = now
+            if not waiting:
+                break
+            sleep(min(delay, min(run.deadline - now for run in waiting)))
+            delay = min(delay * 2, MAX_DELAY)
+        delegations = _delegations(runs, sources, batches, factory, pools)
+    finally:
+        drivers.shutdown(wait=True)
+        for pool in pools.values():
+            pool.shutdown(wait=True)
+    end = clock()
+    return [run.result(delegations[i], (run.finished_at or end) - start if len(runs) > 1
+                       else end - start)
+            for i, run in enumerate(runs)]
+
 
 def verify_zone(zone: str, desired: Iterable[Record], absent: Iterable[tuple[str, str]],
                 domains: Iterable[str], servers: list[str], *, wait: float = 0.0,
@@ -482,158 +835,80 @@ def verify_zone(zone: str, desired: Iterable[Record], absent: Iterable[tuple[str
     must not (just deleted); ``domains``: SIP domains whose ``sip:``/``sips:`` routes are
     compared. Retries what is not ok with back-off (0.1 s doubling, at most 2 s) until ``wait``
     seconds are spent; ``wait=0`` is one attempt. ``source_factory(server)`` gives each server's
-    source (default: ``LiveSource([server], timeout, retries=0)``: retrying is done here)."""
-    start = clock()
-    deadline = start + max(0.0, wait)
-    zone = fqdn(zone)
-    servers = list(dict.fromkeys(servers))
-    if not servers:
-        raise ValueError("verify_zone needs at least one server")
-    warnings: list[str] = []
-
-    def warn(text: str) -> None:
-        if text not in warnings:
-            warnings.append(text)
-
-    desired_sets = group_rrsets(desired)
-    for (name, rtype), group in desired_sets.items():
-        if name != zone and not name.endswith("." + zone):
-            raise ValueError(f"{name} {rtype} is outside the zone {zone}")
-        if len({rec.ttl for rec in group}) > 1:
-            warn(f"{name} {rtype} has records with different TTLs; the lowest is expected "
-                 "(RFC 2181 §5.2)")
-    absent_keys = set()
-    for name, rtype in absent:
-        key = (fqdn(name), rtype.upper())
-        if key in desired_sets:
-            warn(f"{key[0]} {key[1]} is both desired and absent; checked as desired")
-            continue
-        if key[0] != zone and not key[0].endswith("." + zone):
-            raise ValueError(f"{key[0]} {key[1]} is outside the zone {zone}")
-        absent_keys.add(key)
-    plan = _Plan(zone, desired_sets, frozenset(absent_keys),
-                 tuple(rec for group in desired_sets.values() for rec in group), ttl_rounding)
-    keys = sorted(set(desired_sets) | absent_keys,
-                  key=lambda k: (tuple(reversed(k[0].rstrip(".").split("."))), k[1]))
-    uris = []
-    for domain in dict.fromkeys(d.strip().rstrip(".").lower() for d in domains):
-        for scheme in ("sip", "sips"):
-            uri = f"{scheme}:{domain}"
-            parse_uri(uri)  # a bad domain is the caller's error: raise now, not per server
-            uris.append(uri)
-
-    factory = source_factory or (lambda s: LiveSource([s], timeout=timeout, retries=0))
-    sources = {server: factory(server) for server in servers}
-    raw_checks: dict[str, dict[Key, RRsetCheck]] = {s: {} for s in servers}
-    raw_routes: dict[str, dict[str, RouteCheck]] = {s: {} for s in servers}
-    serials: dict[str, int | None] = dict.fromkeys(servers)
-    soas: dict[str, ZoneAnswer | None] = dict.fromkeys(servers)
-    todo = {server: (list(keys), list(uris)) for server in servers}
-    attempts, delay = 0, FIRST_DELAY
-    pools = {s: ThreadPoolExecutor(WORKERS_PER_SERVER, thread_name_prefix=f"verify {s}")
-             for s in servers}
-    drivers = ThreadPoolExecutor(len(servers), thread_name_prefix="verify")
-    try:
-        while True:
-            attempts += 1
-            futures = {s: drivers.submit(_attempt, s, sources[s], pools[s], plan, *todo[s])
-                       for s in todo}
-            for server, future in futures.items():
-                outcome = future.result()
-                soas[server] = outcome.soa
-                if outcome.soa is None or not outcome.soa.indeterminate:
-                    serials[server] = outcome.serial
-                raw_checks[server].update(outcome.checks)
-                raw_routes[server].update(outcome.routes)
-            checks, routes, target = _settle(servers, raw_checks, raw_routes, serials,
-                                             expected_serial)
-            todo = {}
-            for server in servers:
-                bad_keys = [k for k in keys if checks[server][k].state != "ok"]
-                bad_uris = [u for u in uris if not routes[server][u].agree]
-                if bad_keys or bad_uris:
-                    todo[server] = (bad_keys, bad_uris)
-            remaining = deadline - clock()
-            if not todo or remaining < 1e-3:  # less than a millisecond left: spent
-                break
-            sleep(min(delay, remaining))
-            delay = min(delay * 2, MAX_DELAY)
-    finally:
-        drivers.shutdown(wait=True)
-        for pool in pools.values():
-            pool.shutdown(wait=True)
-
-    for server in servers:
-        soa = soas[server]
-        if soa is None:
-            warn(f"{server}: the source cannot ask the SOA serial; pending (not yet "
-                 "propagated) cannot be told from drift")
-        elif soa.indeterminate:
-            warn(f"{server}: the SOA query for {zone} failed ({soa.status}: {soa.detail}); "
-                 "its RRsets are indeterminate")
-        elif soa.status != "ok":
-            warn(f"{server}: no SOA for {zone} ({soa.status}): the server does not hold the "
-                 "zone")
-        serial = serials[server]
-        if serial is not None and target is not None and serial_lt(serial, target):
-            warn(f"{server}: SOA serial {serial} is behind {target} after {attempts} "
-                 f"attempt{'s' if attempts != 1 else ''}: not yet propagated (pending)")
-        if (serial is not None and expected_serial is not None
-                and serial_lt(expected_serial, serial)):
-            warn(f"{server}: SOA serial {serial} is ahead of the expected {expected_serial}: "
-                 "the zone changed after this apply")
-
-    delegation = _delegation(zone, servers, sources, parent_servers, expected_ns, factory)
-    if delegation.state == "not-checked":
-        warn(UNDELEGATED_WARNING)
-    elif delegation.state != "ok":
-        warn(f"delegation {delegation.state}: {delegation.detail}")
-
-    ordered_checks = [checks[s][k] for s in servers for k in keys]
-    ordered_routes = [routes[s][u] for s in servers for u in uris]
-    return ZoneVerification(zone, tuple(servers), ordered_checks, ordered_routes, delegation,
-                            attempts, clock() - start, warnings, dict(serials))
+    source (default: ``BatchSource(server, timeout)``, no retries of its own beyond resending
+    within ``timeout``: retrying is done here). Many zones: ``verify_zones``."""
+    spec = ZoneSpec(zone, desired, absent, domains, servers=list(servers), wait=wait,
+                    ttl_rounding=ttl_rounding, expected_serial=expected_serial,
+                    parent_servers=parent_servers, expected_ns=expected_ns)
+    return verify_zones([spec], timeout=timeout, source_factory=source_factory, sleep=sleep,
+                        clock=clock)[0]
 
 
 def _settle(servers, raw_checks, raw_routes, serials, expected_serial):
     """Apply the pending rule to the latest raw results: (checks, routes, target serial)."""
     target = expected_serial if expected_serial is not None else highest_serial(serials.values())
-    checks = {s: {k: mark_pending(c, serials[s], target) for k, c in raw_checks[s].items()}
-              for s in servers}
+    checks = {}
     routes = {}
     for s in servers:
-        behind = serials[s] is not None and target is not None and serial_lt(serials[s], target)
+        serial = serials[s]
+        behind = serial is not None and target is not None and serial_lt(serial, target)
+        if behind:
+            checks[s] = {k: mark_pending(c, serial, target) for k, c in raw_checks[s].items()}
+        else:
+            checks[s] = raw_checks[s]  # mark_pending changes nothing for a server not behind
         routes[s] = {
-            u: (replace(r, detail=f"server pending: serial {serials[s]} behind {target}; "
+            u: (replace(r, detail=f"server pending: serial {serial} behind {target}; "
                                   f"{r.detail}") if behind and not r.agree else r)
-            for u, r in raw_routes[s].items()}
+            for u, r in raw_routes[s].items()} if behind else raw_routes[s]
     return checks, routes, target
 
 
-def _delegation(zone: str, servers: list[str], sources: Mapping[str, DnsSource],
-                parent_servers: list[str] | None, expected_ns: Iterable[str],
-                factory: Callable[[str], DnsSource]) -> DelegationCheck:
-    expected = tuple(sorted({fqdn(n) for n in expected_ns}))
-    if not parent_servers:
-        return DelegationCheck("not-checked", (), expected, "no parent servers given")
-    expected_from = ""
+def _delegations(runs: list[_ZoneRun], sources: Mapping[str, DnsSource], batches,
+                 factory: Callable[[str], DnsSource],
+                 pools: Mapping[str, ThreadPoolExecutor]) -> list[DelegationCheck]:
+    """SPEC V4 for every zone that has parent servers: their NS questions batched per server."""
+    out: list[DelegationCheck | None] = [None] * len(runs)
+    expected: dict[int, tuple[tuple[str, ...], str]] = {}
+    for i, run in enumerate(runs):
+        names = tuple(sorted({fqdn(n) for n in run.expected_ns}))
+        if not run.parent_servers:
+            out[i] = DelegationCheck("not-checked", (), names, "no parent servers given")
+        else:
+            expected[i] = (names, "")
     if not expected:
-        # "names the servers that were verified" (V4): their own apex NS set.
-        for server in servers:
-            apex = _zone_query(sources[server], zone, "NS")
+        return out  # type: ignore[return-value]
+    # "names the servers that were verified" (V4): their own apex NS set, first server first.
+    need = {i for i, (names, _) in expected.items() if not names}
+    for server in dict.fromkeys(s for i in need for s in runs[i].servers):
+        asking = [i for i in need if server in runs[i].servers]
+        if not asking:
+            continue
+        answers = batches[server].zone_query_many([runs[i].plan.zone for i in asking], "NS")
+        for i in asking:
+            apex = answers.get(runs[i].plan.zone) if answers is not None else None
             if apex is not None and apex.status == "ok" and apex.ns:
-                expected, expected_from = apex.ns, f"the apex NS set served by {server}"
-                break
-    parents = list(dict.fromkeys(parent_servers))
-    answers: dict[str, ZoneAnswer] = {}
-    with ThreadPoolExecutor(len(parents)) as pool:
-        futures = {}
-        for parent in parents:
-            source = factory(parent)
-            if not callable(getattr(source, "zone_query", None)):
-                answers[parent] = ZoneAnswer("refused", detail="source cannot ask NS")
-                continue
-            futures[parent] = pool.submit(source.zone_query, zone, "NS")
-        answers.update({parent: future.result() for parent, future in futures.items()})
-    answers = {parent: answers[parent] for parent in parents}
-    return delegation_check(zone, answers, expected, expected_from)
+                expected[i] = (apex.ns, f"the apex NS set served by {server}")
+                need.discard(i)
+    parents = list(dict.fromkeys(p for i in expected for p in runs[i].parent_servers))
+    parent_pools = {p: pools.get(p) or ThreadPoolExecutor(WORKERS_PER_SERVER) for p in parents}
+
+    def ask(parent: str) -> dict[str, ZoneAnswer]:
+        zones = [runs[i].plan.zone for i in expected if parent in runs[i].parent_servers]
+        source = sources.get(parent) or factory(parent)
+        if not callable(getattr(source, "zone_query", None)) and \
+                not callable(getattr(source, "zone_query_many", None)):
+            return {z: ZoneAnswer("refused", detail="source cannot ask NS") for z in zones}
+        return _batch(source, parent_pools[parent]).zone_query_many(zones, "NS")
+
+    try:
+        with ThreadPoolExecutor(len(parents)) as pool:
+            by_parent = dict(zip(parents, pool.map(ask, parents)))
+    finally:
+        for parent, pool in parent_pools.items():
+            if parent not in pools:
+                pool.shutdown(wait=True)
+    for i, (names, source_note) in expected.items():
+        answers = {p: by_parent[p][runs[i].plan.zone]
+                   for p in dict.fromkeys(runs[i].parent_servers)}
+        out[i] = delegation_check(runs[i].plan.zone, answers, names, source_note)
+    return out  # type: ignore[return-value]
