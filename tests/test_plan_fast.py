@@ -85,3 +85,32 @@ def test_remember_zone_one_file_a_zone_and_legacy_json(tmp_path):
     assert (tmp_path / "managed" / "pdns" / "new.example.").is_file()
     S.remember_zone(tmp_path, "pdns", "new.example.", False)
     assert S.managed_zones(tmp_path)["pdns"] == ["old.example."]
+
+
+class _HttpProvider:
+    def __init__(self):
+        import requests
+        self._sess = requests.Session()
+
+
+def test_sessions_skip_environment_lookups_only_when_nothing_there_to_find(monkeypatch, tmp_path):
+    from zonesync.providers.config import _skip_environment_lookups
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in list(os.environ):
+        if "proxy" in name.lower() or name in ("NETRC", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    plain = _HttpProvider()
+    _skip_environment_lookups(plain)
+    assert plain._sess.trust_env is False
+    assert plain._sess.verify == "/etc/ssl/certs/ca-certificates.crt"   # as requests would
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    proxied = _HttpProvider()
+    _skip_environment_lookups(proxied)
+    assert proxied._sess.trust_env is True
+    monkeypatch.delenv("HTTPS_PROXY")
+    (tmp_path / ".netrc").write_text("machine example.com login a password b\n")
+    with_netrc = _HttpProvider()
+    _skip_environment_lookups(with_netrc)
+    assert with_netrc._sess.trust_env is True
