@@ -275,14 +275,6 @@ def _progress(label: str, items):
     return report
 
 
-def _each(items, label: str):
-    """Iterate ``items``, reporting each as done (for the stages that run here, one by one)."""
-    report = _progress(label, items)
-    for item in items:
-        yield item
-        report(item)
-
-
 @cli.command("plan")
 @click.argument("domains", nargs=-1, metavar="[DOMAIN...]")
 @click.option("--provider", "provider", default=None, help="Only this provider.")
@@ -421,11 +413,11 @@ def sync_cmd(ctx, force, adopt, no_verify, wait, fmt) -> None:
 @click.pass_context
 def verify_cmd(ctx, domains, provider, wait, fmt) -> None:
     """Check live DNS on every authoritative server against zones/, and what callers reach."""
-    from .sync import verify_target
+    from .sync import verify_all
 
     world = _workspace(ctx)
     selection = _select(world, domains, provider)
-    results = [verify_target(t, wait=wait) for t in _each(selection.targets, "verifying")]
+    results = verify_all(selection.targets, wait=wait, progress=_progress)
     if fmt == "json":
         _emit_json({"ok": all(v.ok for v in results), "zones": [v.to_json() for v in results]})
     else:

@@ -43,35 +43,44 @@ def workers(items: int) -> int:
 def map_zones(fn: Callable[[T], R], items: Sequence[T], on_done: Callable[[T], None] | None = None,
               count: int | None = None) -> list[R]:
     """``[fn(item) for item in items]``; ``on_done(item)`` runs here as each one finishes."""
+    return map_batches(lambda batch: [fn(item) for item in batch], items, on_done, count)
+
+
+def map_batches(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T],
+                on_done: Callable[[T], None] | None = None, count: int | None = None,
+                size: int = CHUNK) -> list[R]:
+    """``fn`` over consecutive batches of at most ``size`` items (one result per item), for
+    work that is cheaper done many at a time (verify pipelines a batch's queries)."""
+    items = list(items)
     count = workers(len(items)) if count is None else count
     if count <= 1:
-        out = []
-        for item in items:
-            out.append(fn(item))
-            if on_done:
+        out: list = []
+        for start in range(0, len(items), size):
+            batch = items[start:start + size]
+            out += fn(batch)
+            for item in batch if on_done else ():
                 on_done(item)
         return out
     global _job
     _job = (fn, items)
-    size = max(1, min(CHUNK, len(items) // (count * 4)))
+    size = max(1, min(size, -(-len(items) // (count * 2))))
     results: list = [None] * len(items)
     try:
         with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(_run_chunk, start, min(start + size, len(items))): start
+            futures = {pool.submit(_run_batch, start, min(start + size, len(items))): start
                        for start in range(0, len(items), size)}
             for future in as_completed(futures):
                 start = futures[future]
-                chunk = future.result()
-                results[start:start + len(chunk)] = chunk
-                for item in items[start:start + len(chunk)]:
-                    if on_done:
-                        on_done(item)
+                batch = future.result()
+                results[start:start + len(batch)] = batch
+                for item in items[start:start + len(batch)] if on_done else ():
+                    on_done(item)
     finally:
         _job = None
     return results
 
 
-def _run_chunk(start: int, stop: int) -> list:
-    """In a worker (forked: ``_job`` is inherited): items ``start`` to ``stop``."""
+def _run_batch(start: int, stop: int) -> list:
+    """In a worker (forked: ``_job`` is inherited): the batch ``start`` to ``stop``."""
     fn, items = _job
-    return [fn(item) for item in items[start:stop]]
+    return fn(items[start:stop])

@@ -10,6 +10,7 @@ planning without it would delete its records.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +21,7 @@ from .compile import compile_zone
 from .estate import Estate
 from .model import Description
 from .names import is_within
-from .parallel import map_zones
+from .parallel import map_batches, map_zones
 from .plan import Plan, ZonePlan, plan_zone
 from .providers.config import ProviderConfig, Providers
 from .records import Record
@@ -186,28 +187,69 @@ class TargetVerification:
 def verify_target(target: Target, *, wait: float | None = None,
                   absent: Iterable[tuple[str, str]] = ()) -> TargetVerification:
     """SPEC §5 for one zone on one provider: its authoritative servers, then the callers' view."""
-    from .verify import verify_zone
+    return verify_targets([target], wait=wait, absent={_key(target): list(absent)})[0]
 
-    out = TargetVerification(target, None)
-    if target.blocked:
-        out.error = target.blocked
-        return out
-    servers = target.provider.nameservers
-    if not servers:
-        servers, problem = discover_nameservers(target.zone)
-        if problem:
-            out.error = (f"no servers to verify {target.zone} on {target.provider.name}: "
-                         f"{problem}; set verify.nameservers in {target.provider.file}")
-            return out
-        out.notes.append(f"servers from the zone's NS records: {', '.join(servers)}")
-    budget = target.provider.spec.verify.wait if wait is None else wait
-    minimum = target.provider.spec.verify.ttl_minimum
-    with _responder(target, servers, out.notes) as servers:
-        out.result = verify_zone(
-            target.zone + ".", target.records, absent, target.domains, servers, wait=budget,
-            ttl_rounding=(lambda ttl: max(ttl, minimum)) if minimum else None,
-            parent_servers=target.provider.spec.verify.parent_nameservers or None)
-    return out
+
+def verify_targets(targets: list[Target], *, wait: float | None = None,
+                   absent: dict[tuple[str, str], list] | None = None) -> list[TargetVerification]:
+    """``verify_target`` for many zones in one pipelined pass (``verify.verify_zones``)."""
+    from .verify import ZoneSpec, verify_zones
+
+    outs = [TargetVerification(t, None) for t in targets]
+    specs, verified = [], []
+    with contextlib.ExitStack() as stack:
+        responders: dict[str, list[str]] = {}
+        for out in outs:
+            target = out.target
+            if target.blocked:
+                out.error = target.blocked
+                continue
+            servers = target.provider.nameservers
+            if not servers:
+                servers, problem = discover_nameservers(target.zone)
+                if problem:
+                    out.error = (f"no servers to verify {target.zone} on {target.provider.name}: "
+                                 f"{problem}; set verify.nameservers in {target.provider.file}")
+                    continue
+                out.notes.append(f"servers from the zone's NS records: {', '.join(servers)}")
+            if target.provider.is_local:
+                name = target.provider.name
+                if name not in responders:
+                    responders[name] = stack.enter_context(_responder(target, servers, out.notes))
+                elif responders[name] != servers:
+                    out.notes.append(f"the zone files were served in-process at "
+                                     f"{responders[name][0]} for this check")
+                servers = responders[name]
+            spec = target.provider.spec.verify
+            minimum = spec.ttl_minimum
+            specs.append(ZoneSpec(
+                target.zone + ".", target.records, (absent or {}).get(_key(target), ()),
+                target.domains, servers, wait=spec.wait if wait is None else wait,
+                ttl_rounding=(lambda ttl, m=minimum: max(ttl, m)) if minimum else None,
+                parent_servers=spec.parent_nameservers or None))
+            verified.append(out)
+        for out, result in zip(verified, verify_zones(specs)):
+            out.result = result
+    return outs
+
+
+def verify_all(targets: list[Target], *, wait: float | None = None,
+               absent: dict[tuple[str, str], list] | None = None,
+               progress=no_progress) -> list[TargetVerification]:
+    """``verify_targets`` over many zones: batches of ``VERIFY_BATCH``, in worker processes
+    when there are many (parsing answers is client CPU)."""
+
+    def verify_batch(batch: list[Target]) -> list[tuple]:
+        # plain values back (a Target holds provider connections); rejoined below
+        return [(v.result, v.notes, v.error)
+                for v in verify_targets(batch, wait=wait, absent=absent)]
+
+    done = map_batches(verify_batch, targets, progress("verifying", targets), size=VERIFY_BATCH)
+    return [TargetVerification(t, *parts) for t, parts in zip(targets, done)]
+
+
+def _key(target: Target) -> tuple[str, str]:
+    return (target.zone + ".", target.provider.name)
 
 
 def discover_nameservers(zone: str, resolver=None) -> tuple[list[str], str | None]:
@@ -278,8 +320,9 @@ class Workspace:
     Problems are data (``problems``): the CLI prints them, the API answers with them."""
 
     def __init__(self, zones_dir: Path, providers_dir: Path, state_override: str | None = None,
-                 estate: Estate | None = None):
-        """``estate``: already loaded and linted (the service keeps one warm); else loaded now."""
+                 estate: Estate | None = None, providers: "Providers | None" = None):
+        """``estate``: already loaded and linted (the service keeps one warm); else loaded now.
+        ``providers``: already loaded from ``providers_dir`` (the service keeps them too)."""
         from .estate import load_estate
         from .ownership import owner_id
         from .providers.config import load_providers
@@ -288,7 +331,8 @@ class Workspace:
         self.estate = estate if estate is not None else load_estate(
             [zones_dir] if zones_dir.is_dir() else [])
         self.state = S.state_dir(zones_dir, state_override)
-        self.providers = load_providers(providers_dir, self.state)
+        self.providers = providers if providers is not None else load_providers(providers_dir,
+                                                                                self.state)
         self.problems: list[str] = [f.to_text() for f in self.providers.findings]
         try:
             self.owner = owner_id()
@@ -302,7 +346,14 @@ class Workspace:
         return bool(self.estate.errors)
 
     def select(self, domains: Iterable[str] = (), provider: str | None = None) -> Selection:
-        return select(self.estate, self.providers, self.state, domains, provider)
+        domains = list(domains)
+        estate = self.estate
+        narrowed = getattr(estate, "narrowed", None)
+        if domains and narrowed is not None:
+            # a warm estate: only the files select can depend on for these domains, so that
+            # one domain's selection costs that domain, not the estate (same result)
+            estate = narrowed(domains, self.providers)
+        return select(estate, self.providers, self.state, domains, provider)
 
 
 @dataclass
@@ -323,6 +374,9 @@ class RunResult:
                 "verified": [v.to_json() for v in self.verified]}
 
 
+VERIFY_BATCH = 100   # zones verified in one pipelined pass
+
+
 def run(workspace: Workspace, selection: Selection, *, adopt: bool = False, force: bool = False,
         checksums: dict | None = None, verify: bool = True, wait: float | None = None,
         progress=no_progress) -> RunResult:
@@ -332,14 +386,11 @@ def run(workspace: Workspace, selection: Selection, *, adopt: bool = False, forc
     verifications = []
     if verify:
         by_key = {(r.zone, r.provider): r for r in results}
-        todo = [t for t in selection.targets
-                if (applied := by_key.get((t.zone + ".", t.provider.name))) and applied.ok]
-        done = progress("verifying", todo)
-        for target in todo:
-            applied = by_key[(target.zone + ".", target.provider.name)]
-            deleted = [c.key for c in applied.applied if c.action == "delete" and not c.marker]
-            verifications.append(verify_target(target, wait=wait, absent=deleted))
-            done(target)
+        todo = [t for t in selection.targets if (a := by_key.get(_key(t))) and a.ok]
+        absent = {_key(t): [c.key for c in by_key[_key(t)].applied
+                            if c.action == "delete" and not c.marker] for t in todo}
+
+        verifications = verify_all(todo, wait=wait, absent=absent, progress=progress)
     # A broken description outside a filtered selection is not this run's failure; over
     # everything it is (its zone could not be synced).
     return RunResult(results, verifications, workspace.broken and selection.everything)
