@@ -278,6 +278,16 @@ class WarmEstate:
         with self._lock:
             self._pending.update(Path(p).name for p in paths)
 
+    def holding(self):
+        """Hold the estate: nobody else in this process reads it until the block ends (for a
+        change tried in the cache with ``put`` and written, or put back)."""
+        return self._lock
+
+    def view(self) -> WarmView:
+        """The cache as it is now, not looking at the disk (``current`` looks)."""
+        with self._lock:
+            return self._view_now()
+
     def snapshot(self, name: str) -> tuple | None:
         """What the cache holds for ``name`` (to ``put`` it back): (sig, digest, Loaded)."""
         with self._lock:

@@ -88,6 +88,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     provider_concurrency: int = DEFAULT_PROVIDER_CONCURRENCY
     start_runner: bool = True
+    zones_rescan: float | None = 30.0     # seconds between stat scans of every zones/ file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -136,7 +137,20 @@ class Settings:
                                          "ZONESYNC_PROVIDER_CONCURRENCY", int, minimum=1)
             or DEFAULT_PROVIDER_CONCURRENCY,
             start_runner=_bool(c.get("start_runner", True), "start_runner"),
+            zones_rescan=_rescan(c.get("zones_rescan")),
         )
+
+
+def _rescan(value: Any) -> float | None:
+    """ZONESYNC_ZONES_RESCAN: seconds (default 30) between checks of every file's signature
+    (edits in place that change no directory entry); 0 or "off": only the directory and the
+    service's own writers are watched."""
+    if value is None or value == "":
+        return 30.0
+    if str(value).strip().lower() in ("off", "never", "none"):
+        return None
+    number = _number(value, "ZONESYNC_ZONES_RESCAN", float, minimum=0)
+    return number or None
 
 
 def _key(key: str) -> str:

@@ -21,17 +21,18 @@ from .. import findings as F
 from .. import names
 from .. import state as S
 from ..compile import compile_description, to_json as records_json
-from ..estate import check
 from ..findings import Finding
-from ..load import MAX_FILE_BYTES, Loaded, decode, description_files, load_file, load_text
+from ..load import MAX_FILE_BYTES, Loaded, decode, load_text
 from ..store import Store
 from ..sync import Workspace
+from ..warm import WarmEstate, WarmView
 from .config import Settings
 from .errors import ApiError
 
 log = logging.getLogger("zonesync.api")
 
 ZONES_LOCK = ".zones-write"      # state/locks/.zones-write.lock
+JOURNAL = "zones.journal"        # state/zones.journal: the files each writer changed
 LOCK_TIMEOUT = 60.0
 
 
@@ -41,22 +42,37 @@ class ZoneFile:
     loaded: Loaded
 
 
-@dataclass
 class Described:
-    """The zones directory, loaded and linted together as `zonesync validate` does it."""
+    """The zones directory, loaded and linted together as `zonesync validate` does it: one
+    generation of the service's warm estate (``zonesync.warm``)."""
 
-    files: list[ZoneFile] = field(default_factory=list)
+    def __init__(self, view: WarmView | None = None, zones: Path | None = None):
+        self.view = view
+        self.zones = zones
+        self._files: list[ZoneFile] | None = None
+
+    @property
+    def files(self) -> list[ZoneFile]:
+        if self._files is None:
+            if self.view is None:
+                self._files = []
+            else:
+                self._files = [ZoneFile(self.zones / name, loaded)
+                               for name, loaded in zip(self.view.names, self.view.files)]
+        return self._files
 
     def find(self, domain: str) -> ZoneFile | None:
         """The file describing ``domain`` (canonical); a file that does not load, by its name."""
-        for f in self.files:
-            if f.loaded.description is not None and f.loaded.description.domain == domain:
-                return f
-        stems = {domain, _unicode(domain)}
-        for f in self.files:
-            if f.loaded.description is None and f.path.stem.lower().rstrip(".") in stems:
-                return f
-        return None
+        view = self.view
+        if view is None:
+            return None
+        view._index()
+        found = view._by_domain.get(domain)
+        if found is None or found.description is None or found.description.domain != domain:
+            found = view._first([view._by_stem.get(domain), view._by_stem.get(_unicode(domain))])
+        if found is None:
+            return None
+        return ZoneFile(self.zones / view.names[view._position[id(found)]], found)
 
 
 def _unicode(name: str) -> str:
@@ -83,6 +99,11 @@ class Service:
         self.state.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.state / "zonesync.db")
         self._local_lock = threading.Lock()
+        # zones/ loaded and linted once, kept current by what changed (this process's writes,
+        # the journal other processes' writes append to, the directory's signature)
+        self.warm = WarmEstate(self.zones, self.shown, journal=self.state / JOURNAL,
+                               rescan=settings.zones_rescan)
+        self._providers = threading.local()
         from ..jobs import Runner
         self.runner = Runner(self.store, self.workspace, max_queued=settings.max_queue,
                              provider_concurrency=settings.provider_concurrency,
@@ -100,8 +121,23 @@ class Service:
         with contextlib.suppress(Exception):
             self.runner.stop()
 
-    def workspace(self) -> Workspace:
-        return Workspace(self.zones, self.settings.providers, str(self.state))
+    def workspace(self, hint=()) -> Workspace:
+        """A workspace over the warm estate (current as on disk) and this thread's providers
+        (loaded again when a file in providers/ changed)."""
+        estate = self.warm.current(hint)
+        return Workspace(self.zones, self.settings.providers, str(self.state), estate=estate,
+                         providers=self._providers_now())
+
+    def _providers_now(self):
+        from ..providers.config import load_providers
+        directory = self.settings.providers
+        key = _dir_signature(directory)
+        cached = getattr(self._providers, "value", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        providers = load_providers(directory, S.state_dir(self.zones, str(self.state)))
+        self._providers.value = (key, providers)
+        return providers
 
     # --- reading zones/ ------------------------------------------------------------------------
 
@@ -109,16 +145,8 @@ class Service:
         """A file as reports name it: ``zones/<file>`` (never the server's absolute path)."""
         return f"{self.zones.name}/{path.name}"
 
-    def load(self, exclude: Path | None = None) -> list[ZoneFile]:
-        if not self.zones.is_dir():
-            return []
-        return [ZoneFile(p, load_file(p, self.shown(p))) for p in description_files([self.zones])
-                if exclude is None or p != exclude]
-
-    def described(self) -> Described:
-        files = self.load()
-        check([f.loaded for f in files])
-        return Described(files)
+    def described(self, hint=()) -> Described:
+        return Described(self.warm.current(hint), self.zones)
 
     def path_for(self, domain: str) -> Path:
         path = self.zones / f"{domain}.yaml"
@@ -174,7 +202,7 @@ class Service:
             raise ApiError(409, "no zones directory",
                            f"the zones directory {self.zones.name}/ does not exist")
         with self.zones_lock():
-            existing = self.described().find(domain)
+            existing = self.described().find(domain)       # current: under the lock
             path = existing.path if existing else self.path_for(domain)
             shown = self.shown(path)
             try:
@@ -188,21 +216,31 @@ class Service:
             if problems:
                 raise ApiError(422, "invalid description", [f.to_json() for f in problems])
             new = load_text(text, shown)
-            before = self.load(exclude=path)
-            check([f.loaded for f in before])
-            after = self.load(exclude=path)
-            # in the order `zonesync validate` reads them (sorted), so that a cross-file rule
-            # reports on the same file of a pair as the CLI does
-            check([f.loaded for f in sorted(after + [ZoneFile(path, new)], key=lambda f: f.path)])
-            blocking = [f for f in new.findings if f.is_error]
-            old = {f.path: set(f.loaded.findings) for f in before}
-            introduced = [x for f in after for x in f.loaded.findings
-                          if x.is_error and x not in old.get(f.path, set())]
-            if blocking or introduced:
-                raise ApiError(422, "invalid description",
-                               [f.to_json() for f in new.findings + introduced])
-            created = existing is None
-            S.write_atomic(path, text)
+            name = path.name
+            # the estate with the new file instead of the old one, computed in the warm
+            # estate (what changed only); nobody in this process sees it until it is written
+            with self.warm.holding():
+                old = self.warm.snapshot(name)
+                written = False
+                try:
+                    self.warm.put(name, None)             # the others, without this file
+                    before = self.warm.put(name, new)     # findings of those it changed
+                    view = self.warm.view()
+                    composed = _at(view, name)
+                    blocking = [f for f in composed.findings if f.is_error]
+                    introduced = _introduced(view, before, name)
+                    if blocking or introduced:
+                        raise ApiError(422, "invalid description",
+                                       [f.to_json() for f in composed.findings + introduced])
+                    created = existing is None
+                    S.write_atomic(path, text)
+                    written = True
+                    self.warm.remember(name, text.encode("utf-8"))
+                    self.warm.note_written([name])
+                finally:
+                    if not written:
+                        self.warm.put(name, old)
+            new = composed
             warnings: list[str] = []
             commit = self._commit([path], f"{'add' if created else 'update'} {domain} "
                                           f"(zonesync API, token {who})", who, warnings)
@@ -220,6 +258,8 @@ class Service:
                 raise ApiError(404, "not found", f"no description for {domain} in "
                                                  f"{self.zones.name}/")
             existing.path.unlink()
+            self.warm.current([existing.path.name])
+            self.warm.note_written([existing.path.name])
             warnings: list[str] = []
             commit = self._commit([existing.path], f"remove {domain} (zonesync API, token {who})",
                                   who, warnings)
@@ -284,6 +324,41 @@ _UNPARSED = {"file-too-large", "yaml-syntax", "file-not-utf8", "yaml-duplicate-k
              "file-unreadable", "file-empty"}
 
 
+def _at(view: WarmView, name: str) -> Loaded:
+    import bisect
+    return view.files[bisect.bisect_left(view.names, name)]
+
+
+def _introduced(view: WarmView, before: dict, name: str) -> list[Finding]:
+    """Errors the new file gives other files: in file order, as `validate` lists them."""
+    out = []
+    for other in sorted(before):
+        if other == name:
+            continue
+        old = set(before[other])
+        out += [x for x in _at(view, other).findings if x.is_error and x not in old]
+    return out
+
+
+def _dir_signature(directory: Path) -> tuple:
+    """What changes when a file in ``directory`` is added, removed, replaced or edited."""
+    import os
+    try:
+        with os.scandir(directory) as it:
+            return tuple(sorted((d.name, *_stat_key(d)) for d in it
+                                if d.name.endswith((".yaml", ".yml"))))
+    except OSError:
+        return ()
+
+
+def _stat_key(entry) -> tuple:
+    try:
+        s = entry.stat()
+    except OSError:
+        return (0, 0, 0, 0)
+    return (s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_ino)
+
+
 def _parsed(loaded: Loaded) -> bool:
     """The file parsed as YAML (no alias bomb, no syntax error): safe to read again."""
     return not any(f.rule in _UNPARSED for f in loaded.findings)
@@ -331,7 +406,10 @@ def hook_pull(service: Service) -> dict:
         if result.error:
             log.error("webhook: pull failed: %s", result.error)
             raise ApiError(502, "pull failed", result.error)
-        described = service.described() if result.changed else Described()
+        touched = list(result.changed) + list(result.deleted)
+        described = service.described(touched) if touched else Described()
+        if touched:
+            service.warm.note_written(touched)
     changed = _changed_domains(service, described, result.changed)
     deleted = [d for d in gitops.domains_of(result.deleted) if d not in changed]
     out = {"old_head": result.old_head, "new_head": result.new_head,
@@ -340,7 +418,7 @@ def hook_pull(service: Service) -> dict:
     if not wanted:
         return out
     domains: list[str] | None = sorted(set(wanted))
-    if service.workspace().select(domains).errors:
+    if service.workspace(touched).select(domains).errors:
         # A deleted description's zone is known only to the state (managed.json) under its
         # zone's name; a sync of everything is what certainly removes its records.
         domains = None
