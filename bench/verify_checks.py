@@ -134,10 +134,13 @@ def query_set(zones: dict[str, list[Record]]) -> list[tuple[str, str]]:
             for key in sorted({(r.name, r.type) for r in records})]
 
 
-def run_verify(nameserver: str, zones: dict[str, list[Record]], mode: str) -> tuple[float, int]:
-    """(seconds, RRset checks) of one verify pass over every zone; raises unless all ok."""
+def run_verify(nameserver: str, zones: dict[str, list[Record]], mode: str
+               ) -> tuple[float, int, float]:
+    """(seconds, RRset checks, CPU seconds of this process) of one verify pass over every
+    zone; raises unless all ok."""
     from zonesync import verify
 
+    cpu = time.process_time()
     start = time.perf_counter()
     if mode == "batch":
         results = verify.verify_zones([verify.ZoneSpec(zone, records, (), [zone.rstrip(".")])
@@ -146,11 +149,12 @@ def run_verify(nameserver: str, zones: dict[str, list[Record]], mode: str) -> tu
         results = [verify.verify_zone(zone, records, (), [zone.rstrip(".")], [nameserver])
                    for zone, records in zones.items()]
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     bad = [r for r in results if not r.ok]
     if bad:
         raise SystemExit(f"verify not ok on {nameserver} for {len(bad)} zone(s):\n"
                          + bad[0].to_text())
-    return elapsed, sum(len(r.checks) for r in results)
+    return elapsed, sum(len(r.checks) for r in results), cpu
 
 
 def run_dnsperf(dnsperf: str, host: str, port: int, queries: list[tuple[str, str]],
@@ -208,21 +212,21 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 runs = [run_verify(f"{host}:{port}", zones, args.mode)
                         for _ in range(max(1, args.repeat))]
-                seconds, checks = min(runs)
+                seconds, checks, cpu = min(runs)
                 qps = (run_dnsperf(dnsperf, host, port, queries, args.seconds, workdir)
                        if dnsperf else None)
             finally:
                 proc.stop()
             rows.append((label, args.n, checks, seconds, checks / seconds, qps,
-                         [r[0] for r in runs]))
+                         [r[0] for r in runs], cpu))
     print(f"{'server':<9} {'N':>6} {'RRset checks':>13} {'seconds':>8} {'checks/s':>9} "
-          f"{'dnsperf q/s':>12} {'ratio':>7}   ({args.mode}; passes s)")
-    for label, n, checks, seconds, rate, qps, passes in rows:
+          f"{'dnsperf q/s':>12} {'ratio':>7} {'CPU s':>6}   ({args.mode}; every pass, s)")
+    for label, n, checks, seconds, rate, qps, passes, cpu in rows:
         perf = f"{qps:>12.0f}" if qps else f"{'n/a':>12}"
         ratio = f"{rate / qps:>7.3f}" if qps else f"{'n/a':>7}"
         shown = ", ".join(f"{s:.2f}" for s in passes)
         print(f"{label:<9} {n:>6} {checks:>13} {seconds:>8.2f} {rate:>9.0f} {perf} {ratio}"
-              f"   ({shown})")
+              f" {cpu:>6.2f}   ({shown})")
     if dnsperf is None and not args.no_dnsperf:
         print("(dnsperf not found: `make bench-deps` installs it)")
     return 0

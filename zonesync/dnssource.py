@@ -384,8 +384,11 @@ class Expected:
                                   for rec in self.records))
 
 
-BATCH_WINDOW = 200   # questions in flight on one socket
-BATCH_TRIES = 3      # sends of one question within ``timeout`` (loopback drops under load)
+BATCH_WINDOW = 100   # questions in flight on one socket (a burst must fit the server's
+                     # socket buffer: ~200 KiB by default on Linux, ~1 KiB a datagram)
+BATCH_TRIES = 4      # sends of one question within ``timeout``
+INITIAL_RTO = 0.25   # seconds before the first resend, until replies give an RTT estimate
+MIN_RTO = 0.1       # a shared machine's scheduler alone can hold a reply for tens of ms
 _NODATA = Answer("nodata")
 _NXDOMAIN = Answer("nxdomain")
 
@@ -398,12 +401,14 @@ class BatchSource:
     How: every question's message is built once (``wire``: the id patched in at send time),
     up to ``window`` of them are in flight on one non-blocking UDP socket connected to the
     server, replies are matched by id *and* echoed question (late, duplicate or foreign
-    replies are ignored), and a question unanswered for ``timeout / tries`` seconds is sent
-    again, ``timeout`` seconds in all (then: "timeout", indeterminate). A reply is read with
+    replies are ignored), and a question still unanswered after the retransmission timeout is
+    sent again (``_exchange_many``), ``timeout`` seconds in all (then: "timeout",
+    indeterminate). A reply is read with
     ``wire``'s few struct calls when it is the common case — NOERROR with exactly the expected
     RRset, NODATA or NXDOMAIN with the AA bit, a SOA serial — and otherwise parsed fully by
     dnspython (``answer_from_message``: CNAME chains, referrals, SERVFAIL/REFUSED, an RRset
-    that differs); a truncated reply is asked again over TCP. ``stats`` counts what happened.
+    that differs); a truncated reply is asked again over TCP. ``stats`` counts what happened. One BatchSource may be used by several
+    threads at once (each call has its own socket); ``stats`` is then approximate.
     """
 
     def __init__(self, server: str, timeout: float = 2.0, window: int = BATCH_WINDOW,
@@ -577,8 +582,15 @@ class BatchSource:
 
     def _exchange_many(self, sections: list[bytes], bodies: list[bytes]) -> list[bytes | None]:
         """Send every query (``bodies``: messages without their id), ``window`` in flight;
-        the reply to each, or None when none came within ``timeout``."""
-        import collections
+        the reply to each, or None when none came within ``timeout``.
+
+        A question is sent again (same id) when unanswered after the retransmission timeout —
+        ``2 srtt + 4 rttvar`` of this exchange's replies (after RFC 6298, Karn's rule), 0.25 s
+        before the first reply, at least 0.1 s, doubled at each resend — at most ``tries``
+        times, and given up ``timeout`` seconds after its first send; a resend also shrinks the
+        window by a third (a lost datagram usually means a full socket buffer). A lost
+        datagram thus costs a tenth of a second on a fast server, not the whole timeout."""
+        import heapq
         import random
         import select
         import socket
@@ -594,20 +606,26 @@ class BatchSource:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
             except OSError:
                 pass
             sock.connect((self.host, self.port))
             sock.setblocking(False)
-            interval = self.timeout / self.tries
+            timeout, tries = self.timeout, self.tries
+            ceiling = max(MIN_RTO, timeout / 2)
+            rto = min(INITIAL_RTO, ceiling)
+            srtt: float | None = None
+            rttvar = 0.0
             window = min(self.window, 65000)
-            in_flight: dict[int, list] = {}   # id → [index, sends, generation]
-            resend: collections.deque = collections.deque()  # (due, id, generation)
+            calm = 0.0
+            in_flight: dict[int, list] = {}  # id → [index, first send, last send, sends, rto, gen]
+            due: list = []                   # heap of (time, generation, id)
             next_index = done = generation = 0
             next_id = random.randrange(0x10000)
             stats = self.stats
             clock = _time.monotonic
-            recv = sock.recv
+            recv, send = sock.recv, sock.send
+            push, pop = heapq.heappush, heapq.heappop
             while done < n:
                 now = clock()
                 while next_index < n and len(in_flight) < window:
@@ -615,44 +633,53 @@ class BatchSource:
                         next_id = (next_id + 1) & 0xFFFF
                     qid = next_id
                     next_id = (next_id + 1) & 0xFFFF
-                    generation += 1
                     try:
-                        sock.send(qid.to_bytes(2, "big") + bodies[next_index])
+                        send(qid.to_bytes(2, "big") + bodies[next_index])
                     except BlockingIOError:
                         break
                     except OSError:
                         pass  # e.g. ICMP port unreachable from an earlier send: it times out
                     stats["sent"] += 1
-                    in_flight[qid] = [next_index, 1, generation]
-                    resend.append((now + interval, qid, generation))
+                    generation += 1
+                    in_flight[qid] = [next_index, now, now, 1, rto, generation]
+                    push(due, (now + rto, generation, qid))
                     next_index += 1
-                while resend and resend[0][0] <= now:
-                    _due, qid, gen = resend.popleft()
+                while due and due[0][0] <= now:
+                    _when, gen, qid = pop(due)
                     state = in_flight.get(qid)
-                    if state is None or state[2] != gen:
+                    if state is None or state[5] != gen:
                         continue
-                    if state[1] >= self.tries:
+                    deadline = state[1] + timeout
+                    if now >= deadline:
                         del in_flight[qid]
                         done += 1
                         stats["timeout"] += 1
                         continue
                     generation += 1
-                    state[1] += 1
-                    state[2] = generation
-                    try:
-                        sock.send(qid.to_bytes(2, "big") + bodies[state[0]])
-                    except OSError:
-                        pass
-                    stats["resent"] += 1
-                    resend.append((now + interval, qid, generation))
+                    state[5] = generation
+                    if state[3] < tries:
+                        try:
+                            send(qid.to_bytes(2, "big") + bodies[state[0]])
+                        except OSError:
+                            pass
+                        stats["resent"] += 1
+                        if now >= calm:  # a loss: fewer in flight (once per RTO period)
+                            window = max(8, window * 2 // 3)
+                            calm = now + rto
+                        state[2], state[3] = now, state[3] + 1
+                        state[4] = min(state[4] * 2, ceiling)
+                        push(due, (min(now + state[4], deadline), generation, qid))
+                    else:
+                        push(due, (deadline, generation, qid))
                 if done >= n:
                     break
-                wait = max(0.0, resend[0][0] - now) if resend else 0.0
+                wait = max(0.0, due[0][0] - now) if due else 0.0
                 if next_index < n and len(in_flight) < window:
                     wait = 0.0
                 readable, _, _ = select.select([sock], [], [], wait)
                 if not readable:
                     continue
+                now = clock()
                 while True:
                     try:
                         data = recv(65535)
@@ -672,6 +699,14 @@ class BatchSource:
                     replies[state[0]] = data
                     del in_flight[qid]
                     done += 1
+                    if state[3] == 1:  # Karn: only unambiguous samples
+                        sample = now - state[2]
+                        if srtt is None:
+                            srtt, rttvar = sample, sample / 2
+                        else:
+                            rttvar = 0.75 * rttvar + 0.25 * abs(srtt - sample)
+                            srtt = 0.875 * srtt + 0.125 * sample
+                        rto = min(max(2 * srtt + 4 * rttvar, MIN_RTO), ceiling)
         finally:
             sock.close()
         return replies

@@ -74,7 +74,15 @@ class Estate:
 
 
 def _stem(file: str) -> str:
+    name = os.path.basename(file)
+    cut = name.rfind(".")
+    if 0 < cut < len(name) - 1:   # what PurePath.stem does, without building a path
+        return name[:cut].lower().rstrip(".")
     return Path(file).stem.lower().rstrip(".")
+
+
+def _suffix_of(file: str) -> str:
+    return Path(file).suffix
 
 
 def _unicode(name: str) -> str:
@@ -91,7 +99,8 @@ def check_file(loaded: Loaded, known: set[str]) -> None:
     if desc is None:
         return
     stem = _stem(loaded.file)
-    if Path(loaded.file).suffix in (".yaml", ".yml") and stem not in (desc.domain, _unicode(desc.domain)):
+    if (stem != desc.domain and loaded.file.endswith((".yaml", ".yml"))
+            and _suffix_of(loaded.file) in (".yaml", ".yml") and stem != _unicode(desc.domain)):
         loaded.findings.append(loaded.locate(F.make(
             "file-name-mismatch", f"the file describes {desc.domain}", path="domain",
             fix=f"rename the file to {desc.domain}.yaml")))
@@ -114,12 +123,26 @@ def check(files: list[Loaded]) -> Estate:
 
 def load_files(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
     """Load (not lint) every description file under ``paths`` (files or directories)."""
-    return [load_file(p, _shown(p)) for p in description_files(paths)]
+    shown = _shower()
+    return [load_file(p, shown(p)) for p in description_files(paths)]
 
 
 def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
     """Load and lint every description file under ``paths`` (files or directories)."""
     return check(load_files(paths))
+
+
+def _shower():
+    """``_shown`` with the working directory looked up once (for a whole estate)."""
+    cwd = os.getcwd()
+    prefix = cwd if cwd.endswith(os.sep) else cwd + os.sep
+
+    def shown(path: Path) -> str:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(prefix):
+            return absolute[len(prefix):]
+        return "." if absolute == cwd else str(path)
+    return shown
 
 
 def _shown(path: Path) -> str:

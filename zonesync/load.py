@@ -12,13 +12,13 @@ import os
 import re
 import stat
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from . import fastyaml
 from . import findings as F
 from . import names
 from .findings import Finding
@@ -29,24 +29,60 @@ MAX_NODES = 100_000            # YAML aliases can expand a small file exponentia
 SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass
 class Loaded:
-    """One description file: the validated description (None if it has errors) and findings."""
+    """One description file: the validated description (None if it has errors) and findings.
 
-    file: str
-    description: Description | None
-    findings: list[Finding] = field(default_factory=list)
-    lines: dict[str, int] = field(default_factory=dict)
+    ``lines`` maps field paths to lines. A file read by the fast path (``fastyaml``) has no
+    line map until a finding needs one: then its text is parsed again, fully, once."""
+
+    __slots__ = ("file", "description", "findings", "_lines", "_text")
+
+    def __init__(self, file: str, description: Description | None,
+                 findings: list[Finding] | None = None, lines: dict[str, int] | None = None,
+                 *, text: str | None = None):
+        self.file = file
+        self.description = description
+        self.findings = [] if findings is None else findings
+        self._lines = {} if lines is None and text is None else lines
+        self._text = text
+
+    @property
+    def lines(self) -> dict[str, int]:
+        if self._lines is None:
+            data, lines, _ = parse_yaml(self._text, self.file)
+            if self.description is not None and isinstance(data, dict):
+                _alias_host_lines(data, lines)
+            self._lines, self._text = lines, None
+        return self._lines
+
+    @lines.setter
+    def lines(self, value: dict[str, int]) -> None:
+        self._lines, self._text = value, None
+
+    def __repr__(self) -> str:
+        return (f"Loaded(file={self.file!r}, description={self.description!r}, "
+                f"findings={self.findings!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Loaded):
+            return NotImplemented
+        return (self.file, self.description, self.findings, self.lines) == \
+            (other.file, other.description, other.findings, other.lines)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path`` or of its nearest parent that has one (the document's, at worst)."""
+        lines = self.lines
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             path = _parent(path)
-        return self.lines.get("")
+        return lines.get("")
 
     def locate(self, finding: Finding) -> Finding:
+        if finding.file is not None and finding.line is not None:
+            return finding
         return finding.located(self.file, self.line_of(finding.path))
 
 
@@ -80,7 +116,12 @@ def _parent(path: str) -> str:
 
 def read_text(path: Path, shown: str) -> tuple[str | None, list[Finding]]:
     try:
-        info = path.stat()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return None, [F.make("file-unreadable", f"cannot read the file: {exc.strerror}", file=shown)]
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             # A FIFO or device would block or never end; a directory is not a description.
             return None, [F.make("file-unreadable", "not a regular file", file=shown)]
@@ -89,9 +130,14 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Finding]]:
             return None, [F.make("file-too-large",
                                  f"the file is {size:,} bytes; descriptions may be at most "
                                  f"{MAX_FILE_BYTES:,} bytes", file=shown)]
-        data = path.read_bytes()
+        chunks = [os.read(fd, size + 1)]
+        while chunks[-1] and sum(map(len, chunks)) <= MAX_FILE_BYTES:   # grew while read
+            chunks.append(os.read(fd, MAX_FILE_BYTES + 1))
+        data = b"".join(chunks)
     except OSError as exc:
         return None, [F.make("file-unreadable", f"cannot read the file: {exc.strerror}", file=shown)]
+    finally:
+        os.close(fd)
     return decode(data, shown)
 
 
@@ -327,9 +373,14 @@ def _inner_model(annotation) -> type[BaseModel] | None:
     return None
 
 
-def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None) -> Loaded:
-    """Parsed YAML/JSON data → a Loaded with findings located in ``shown``."""
-    loaded = Loaded(shown, None, lines=lines or {})
+def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None, *,
+                  text: str | None = None) -> Loaded:
+    """Parsed YAML/JSON data → a Loaded with findings located in ``shown``. ``text``: the
+    YAML the data came from, parsed again for the line map only if a finding needs it."""
+    if text is not None:
+        loaded = Loaded(shown, None, text=text)
+    else:
+        loaded = Loaded(shown, None, lines=lines or {})
     if not isinstance(data, dict):
         loaded.findings.append(loaded.locate(F.make(
             "schema-type", f"a description is a mapping with `domain:` and `sip:`; found "
@@ -340,7 +391,8 @@ def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None) ->
     except ValidationError as exc:
         loaded.findings.extend(loaded.locate(f) for f in schema_findings(exc))
     else:
-        _alias_host_lines(data, loaded.lines)
+        if loaded._lines is not None:
+            _alias_host_lines(data, loaded._lines)
     return loaded
 
 
@@ -370,6 +422,9 @@ def load_file(path: str | os.PathLike, shown: str | None = None) -> Loaded:
 
 
 def load_text(text: str, shown: str = "<input>") -> Loaded:
+    data = fastyaml.load(text, MAX_NODES // 2)
+    if data is not None:
+        return validate_data(data, shown, text=text)
     data, lines, problems = parse_yaml(text, shown)
     if problems:
         return Loaded(shown, None, problems, lines)
@@ -388,7 +443,24 @@ def description_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and _listed(f)))
+            with os.scandir(p) as entries:
+                names = sorted(e.name for e in entries if _wanted(e))
+            out.extend(p / name for name in names)
         else:
             out.append(p)
     return out
+
+
+def _wanted(entry: os.DirEntry) -> bool:
+    """A directory entry listed as a description: ``_listed`` and a YAML suffix, without a
+    stat per file where the directory already tells the type."""
+    name = entry.name
+    cut = name.rfind(".")
+    if not (0 < cut < len(name) - 1) or name[cut:] not in SUFFIXES:
+        return False
+    try:
+        if entry.is_file():
+            return True
+        return entry.is_symlink() and not os.path.exists(entry.path)
+    except OSError:
+        return _listed(Path(entry.path))

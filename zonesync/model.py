@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
-                      model_validator)
+                      PrivateAttr, model_validator)
 from pydantic_core import PydanticCustomError
 
 from . import names
@@ -86,6 +86,29 @@ def _distinct_hosts(value: Any) -> Any:
     return value
 
 
+class _Memo:
+    """A value derived from a frozen description, kept beside it: no part of the value itself
+    (equal to every other _Memo, never pickled or copied) and keyed by the field it is derived
+    from, so that a copy with that field changed never sees a stale one."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self) -> None:
+        self.key: Any = None
+        self.value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Memo)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (_Memo, ())
+
+    def __repr__(self) -> str:
+        return "_Memo()"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -116,6 +139,7 @@ class Description(_Strict):
         default_factory=dict)
     sip: list[SipEntry] = Field(default_factory=list)
     disabled: list[Transport] = Field(default_factory=list)
+    _entries: _Memo = PrivateAttr(default_factory=_Memo)
 
     @model_validator(mode="after")
     def _something_to_publish(self) -> "Description":
@@ -131,7 +155,12 @@ class Description(_Strict):
 
     def entries(self) -> list["Entry"]:
         """Every `sip` entry with defaults applied (SPEC §1)."""
-        return [_resolve_entry(self, i, e) for i, e in enumerate(self.sip)]
+        memo = self._entries
+        key = (self.sip, self.domain)
+        if memo.key is None or memo.key[0] is not key[0] or memo.key[1] != key[1]:
+            memo.value = tuple(_resolve_entry(self, i, e) for i, e in enumerate(self.sip))
+            memo.key = key
+        return list(memo.value)
 
     def disabled_owners(self) -> list[tuple[str, str]]:
         """(transport, absolute owner) of every `disabled` transport."""

@@ -9,6 +9,7 @@ of the catalog rule they break.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -27,7 +28,13 @@ class NameProblem(ValueError):
         self.message = message
 
 
+# Text that can be an IP address: an IPv6 one has a ':', an IPv4 one only digits and dots.
+_MAYBE_IPV4 = re.compile(r"[0-9.\[\]]+")
+
+
 def is_address(text: str) -> bool:
+    if ":" not in text and not _MAYBE_IPV4.fullmatch(text):
+        return False   # the common case, a name: no need to ask ipaddress
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -79,6 +86,16 @@ def host_name(text: str, *, allow_single_label: bool = False) -> str:
     """A host or domain name in canonical form, or NameProblem."""
     if not isinstance(text, str):
         raise NameProblem("name-invalid", f"{text!r} is not a name")
+    return _host_name(text, allow_single_label)
+
+
+# Pure functions of a string, asked again and again for the same names (a host is a key of
+# `hosts` and the target of several SRV records; an estate shares its SBCs): remembered.
+_CACHE = 1 << 16
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _host_name(text: str, allow_single_label: bool) -> str:
     if is_address(text.strip().removesuffix(".")):
         # "192.0.2.10." is no better: an all-numeric name is an address to every reader.
         raise NameProblem("srv-target-is-address", f"{text!r} is an IP address, not a name")
@@ -95,6 +112,11 @@ def owner_name(text: str) -> tuple[str, bool]:
     """An SRV owner: (canonical name, absolute?). Relative owners are joined to the domain later."""
     if not isinstance(text, str):
         raise NameProblem("name-invalid", f"{text!r} is not a name")
+    return _owner_name(text)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _owner_name(text: str) -> tuple[str, bool]:
     absolute = text.strip().endswith(".")
     name = to_ascii(text)
     _check_labels(name, text, service_labels=True)
@@ -130,6 +152,17 @@ def is_within(name: str, zone: str) -> bool:
 
 def address(text: str) -> str:
     """An IPv4 or IPv6 address in canonical text form."""
+    if type(text) is str:
+        return _address(text)
+    return _address_uncached(text)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _address(text: str) -> str:
+    return _address_uncached(text)
+
+
+def _address_uncached(text) -> str:
     try:
         return str(ipaddress.ip_address(str(text).strip()))
     except ValueError:

@@ -53,7 +53,7 @@ from typing import Callable, Iterable, Literal, Mapping, Sequence
 from .dnssource import (Answer, BatchSource, DnsSource, Expected, OverlaySource,
                         ZoneAnswer)
 from .records import Record, fqdn, sort_key
-from .resolve import Resolution, Target, parse_uri, resolve
+from .resolve import Resolution, SipUri, Target, parse_uri, resolve
 
 State = Literal["ok", "missing", "different", "extra", "pending", "indeterminate"]
 STATES: tuple[State, ...] = ("ok", "missing", "different", "extra", "pending", "indeterminate")
@@ -424,19 +424,66 @@ class _Miss(Exception):
 
 class _Answers:
     """One attempt's answers from one server, shared by the RRset checks and every route
-    (each (name, type) asked once per attempt). A question not asked yet raises ``_Miss``."""
+    (each (name, type) asked once per attempt). A question not asked yet raises ``_Miss``.
+    ``raw`` keeps what ``query_many`` gave (an ``Expected`` where the RRset matched)."""
 
-    def __init__(self, answers: dict):
-        self.answers = answers
+    def __init__(self, raw: dict):
+        self.raw = raw
+        self.answers: dict[Key, Answer] = {}
 
     def query(self, name: str, rtype: str) -> Answer:
         key = (name.lower(), rtype.upper())
         found = self.answers.get(key)
+        if found is not None:
+            return found
+        found = self.raw.get(key)
         if found is None:
             raise _Miss(key)
         if isinstance(found, Expected):
-            found = self.answers[key] = found.answer()
+            found = found.answer()
+        self.answers[key] = found
         return found
+
+    def matched(self, key: Key) -> bool:
+        return isinstance(self.raw.get(key), Expected)
+
+
+class _Traced:
+    """A source that remembers the last answer it gave (the overlay's fallback)."""
+
+    __slots__ = ("source", "last")
+
+    def __init__(self, source: DnsSource):
+        self.source, self.last = source, None
+
+    def query(self, name: str, rtype: str) -> Answer:
+        self.last = None
+        self.last = answer = self.source.query(name, rtype)
+        return answer
+
+
+class _CompiledView:
+    """The compiled records laid over live answers (``OverlaySource``), noting whether every
+    answer it gave is the one live DNS gave (a desired RRset served exactly as desired — the
+    TTL aside, which resolution never reads — or the live answer passed through untouched).
+    If so, resolving over live answers asks the same questions, gets the same answers and
+    reaches the same Resolution: it need not be run (``resolve`` is deterministic)."""
+
+    def __init__(self, overlay: OverlaySource, cache: _Answers, traced: _Traced):
+        self.overlay, self.cache, self.traced = overlay, cache, traced
+        self.index = overlay._memory._index
+        self.same = True
+
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower(), rtype.upper())
+        self.traced.last = None
+        answer = self.overlay.query(name, rtype)
+        if self.same:
+            if key in self.index:
+                self.same = self.cache.matched(key)
+            else:
+                self.same = answer is self.traced.last
+        return answer
 
 
 MAX_ROUNDS = 16  # route lookups asked in rounds; after that, one by one
@@ -576,10 +623,12 @@ def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
 
 
 def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: dict) -> None:
-    """Resolve every URI against the attempt's answers and the compiled overlay; lookups not
-    answered yet are collected and asked together, then the resolutions that needed them run
-    again (``resolve`` is pure over its source)."""
+    """Resolve every URI over the compiled overlay and over the attempt's live answers
+    (skipped when provably equal, see ``_CompiledView``); lookups not answered yet are
+    collected and asked together, then the resolutions that needed them run again
+    (``resolve`` is pure over its source)."""
     cache = _Answers(answers)
+    traced = _Traced(cache)
     todo = [(task, outcome, uri) for task, outcome in work for uri in task.uris]
     rounds = 0
     while todo:
@@ -587,9 +636,12 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
         missing: dict[Key, None] = {}
         again = []
         for task, outcome, uri in todo:
+            run = task.run
+            parsed = run.parsed[uri]
             try:
-                live = resolve(uri, cache)
-                compiled = resolve(uri, task.run.plan.overlay(cache))
+                view = _CompiledView(run.plan.overlay(traced), cache, traced)
+                compiled = resolve(parsed, view)
+                live = compiled if view.same else resolve(parsed, cache)
             except _Miss as miss:
                 missing[miss.key] = None
                 again.append((task, outcome, uri))
@@ -599,6 +651,7 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
             return
         if rounds >= MAX_ROUNDS:  # a pathological chain: ask what is left one by one
             cache = _OneByOne(cache, source)
+            traced = _Traced(cache)
         else:
             answers.update(source.query_many(list(missing)))
         todo = again
@@ -606,13 +659,14 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
 
 class _OneByOne(_Answers):
     def __init__(self, cache: _Answers, source):
-        super().__init__(cache.answers)
+        super().__init__(cache.raw)
+        self.answers = cache.answers
         self.source = source
 
     def query(self, name: str, rtype: str) -> Answer:
         key = (name.lower(), rtype.upper())
-        if key not in self.answers:
-            self.answers.update(self.source.query_many([key]))
+        if key not in self.answers and key not in self.raw:
+            self.raw.update(self.source.query_many([key]))
         return super().query(name, rtype)
 
 
@@ -671,11 +725,15 @@ class _ZoneRun:
         self.keys = sorted(set(desired_sets) | absent_keys,
                            key=lambda k: (tuple(reversed(k[0].rstrip(".").split("."))), k[1]))
         self.uris = []
+        self.parsed: dict[str, str | SipUri] = {}
         for domain in dict.fromkeys(d.strip().rstrip(".").lower() for d in spec.domains):
             for scheme in ("sip", "sips"):
                 uri = f"{scheme}:{domain}"
-                parse_uri(uri)  # a bad domain is the caller's error: raise now, not per server
+                parsed = parse_uri(uri)  # a bad domain is the caller's error: raise now
                 self.uris.append(uri)
+                # resolve() takes the parsed form when it prints as the same text (an IDN
+                # would not: Resolution.uri must stay the text asked)
+                self.parsed[uri] = parsed if str(parsed) == uri else uri
         self.deadline = deadline
         self.expected_serial = spec.expected_serial
         self.parent_servers = parent_servers

@@ -29,6 +29,7 @@ each with the same findings — at the cost of what changed, not of the estate's
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import os
 import stat as st
@@ -145,10 +146,12 @@ class WarmView(Estate):
     """One generation of the warm estate: an ``Estate`` with indexed lookups. Never changed
     after it is handed out (a later change makes a new view)."""
 
-    def __init__(self, files: list[Loaded], names: list[str], generation: int):
+    def __init__(self, files: list[Loaded], names: list[str], generation: int,
+                 live: "WarmEstate | None" = None):
         super().__init__(files)
         self.names = names
         self.generation = generation
+        self._live = live
         self._by_domain: dict[str, Loaded] | None = None
         self._errors: list[Finding] | None = None
         self._findings: list[Finding] | None = None
@@ -200,8 +203,19 @@ class WarmView(Estate):
         hits = [h for h in hits if h is not None]
         return min(hits, key=lambda h: self._position[id(h)]) if hits else None
 
+    def _current(self):
+        """The warm estate, locked, when this view is still its current generation (its
+        indexes then answer for this view), else None (the view indexes itself)."""
+        live = self._live
+        if live is None:
+            return contextlib.nullcontext(None)
+        return live._if_generation(self.generation)
+
     def find(self, domain_or_file: str) -> Loaded | None:
         """As ``Estate.find`` (domain, then file path, then a broken file's name), indexed."""
+        with self._current() as live:
+            if live is not None:
+                return live._find(domain_or_file, self)
         self._index()
         wanted = domain_or_file.rstrip(".").lower()
         hit = self._by_domain.get(wanted)
@@ -217,11 +231,27 @@ class WarmView(Estate):
                     return loaded
         return self._first([self._by_stem.get(wanted), self._by_stem.get(_unicode(wanted))])
 
+    def described(self, domain: str) -> tuple[str, Loaded] | None:
+        """(file name, load result) of the file describing ``domain`` (canonical; exactly that
+        domain), else of a file that does not load named after it; None."""
+        with self._current() as live:
+            if live is not None:
+                return live._described(domain)
+        self._index()
+        found = self._by_domain.get(domain)
+        if found is None or found.description is None or found.description.domain != domain:
+            found = self._first([self._by_stem.get(domain), self._by_stem.get(_unicode(domain))])
+        return None if found is None else (self.names[self._position[id(found)]], found)
+
     def narrowed(self, domains: Iterable[str], providers) -> Estate:
         """The files ``sync.select(domains)`` can depend on, in order: those of the wanted
         domains' zones (or of a zone so named), every file with errors (it may block a zone),
         every file naming a provider that is not configured (select reports those, whatever
         the domains). ``select`` over them gives what it gives over every file."""
+        domains = list(domains)
+        with self._current() as live:
+            if live is not None:
+                return live._narrowed(domains, providers)
         self._index()
         keep: set[int] = set(self._broken)
         for domain in domains:
@@ -254,6 +284,12 @@ class WarmEstate:
         self._askers: dict[str, set[str]] = {}     # host -> files whose lint asked about it
         self._ask_all: set[str] = set()
         self._by_key: dict[tuple, set[str]] = {}
+        # what views look up, kept for the current generation
+        self._dom: dict[str, set[str]] = {}        # domain (and an IDN's Unicode form)
+        self._stems: dict[str, set[str]] = {}      # name of a file that does not load
+        self._zone: dict[str, set[str]] = {}
+        self._prov: dict[str, set[str]] = {}
+        self._broken: set[str] = set()
         self._dir_sig: tuple | None = None
         self._journal_pos: tuple[int, int] | None = None   # (inode, offset)
         self._journal_dir: int | None = None
@@ -347,6 +383,79 @@ class WarmEstate:
                 os.write(fd, line)
             finally:
                 os.close(fd)
+
+    # --- lookups for the current view -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _if_generation(self, generation: int):
+        with self._lock:
+            yield self if generation == self.generation else None
+
+    def _first(self, names) -> str | None:
+        return min(names) if names else None
+
+    def _find(self, domain_or_file: str, view: WarmView) -> Loaded | None:
+        wanted = domain_or_file.rstrip(".").lower()
+        name = self._first(self._dom.get(wanted))
+        if name is not None:
+            return self._entries[name].loaded
+        target = Path(domain_or_file)
+        candidates = view.files if self._symlinks else (
+            [self._entries[target.name].loaded] if target.name in self._entries else [])
+        if candidates:
+            resolved = target.resolve()
+            for loaded in candidates:
+                if Path(loaded.file).resolve() == resolved:
+                    return loaded
+        name = self._first(self._stems.get(wanted, set()) | self._stems.get(_unicode(wanted), set()))
+        return None if name is None else self._entries[name].loaded
+
+    def _described(self, domain: str) -> tuple[str, Loaded] | None:
+        names = [n for n in self._dom.get(domain, ()) if self._entries[n].base.description.domain == domain]
+        name = self._first(names) or self._first(
+            self._stems.get(domain, set()) | self._stems.get(_unicode(domain), set()))
+        return None if name is None else (name, self._entries[name].loaded)
+
+    def _narrowed(self, domains: list[str], providers) -> Estate:
+        keep = set(self._broken)
+        for domain in domains:
+            wanted = domain.rstrip(".").lower()
+            found = self._find(domain, self._view)
+            if found is not None:
+                keep.add(Path(found.file).name if Path(found.file).name in self._entries
+                         else self._name_of(found))
+                if found.description is not None:
+                    keep |= self._zone.get(found.description.zone_name, set())
+            keep |= self._zone.get(wanted, set())
+        for name in providers.unknown(list(self._prov)):
+            keep |= self._prov[name]
+        keep.discard(None)
+        return Estate([self._entries[n].loaded for n in sorted(keep)])
+
+    def _name_of(self, loaded: Loaded) -> str | None:
+        for name, e in self._entries.items():
+            if e.loaded is loaded:
+                return name
+        return None
+
+    def _index_entry(self, e: _Entry, add: bool) -> None:
+        desc = e.base.description
+        if desc is not None:
+            keys = [(self._dom, desc.domain), (self._zone, desc.zone_name)]
+            if "xn--" in desc.domain:
+                keys.append((self._dom, _unicode(desc.domain)))
+            keys += [(self._prov, p) for p in desc.providers or ()]
+        else:
+            keys = [(self._stems, Path(e.base.file).stem.lower().rstrip("."))]
+        for index, key in keys:
+            if add:
+                index.setdefault(key, set()).add(e.name)
+            else:
+                names = index.get(key)
+                if names is not None:
+                    names.discard(e.name)
+                    if not names:
+                        del index[key]
 
     # --- keeping current ----------------------------------------------------------------------
 
@@ -484,7 +593,7 @@ class WarmEstate:
             self._refresh(set())
         if self._view is None or self._view.generation != self.generation:
             view = WarmView([self._entries[n].loaded for n in self._order], list(self._order),
-                            self.generation)
+                            self.generation, self)
             view.symlinks = self._symlinks
             self._view = view
         return self._view
@@ -504,6 +613,8 @@ class WarmEstate:
             if old is not None:
                 keys |= old.keys
                 self._unindex(old, touched_hosts, old_known)
+                self._index_entry(old, False)
+                self._broken.discard(name)
             if change is None:
                 if old is not None:
                     self._entries.pop(name)
@@ -520,6 +631,7 @@ class WarmEstate:
             if old is None:
                 bisect.insort(self._order, name)
             self._entries[name] = e
+            self._index_entry(e, True)
             keys |= e.keys
             for host in (loaded.description.hosts if loaded.description else ()):
                 old_known.setdefault(host, self._known.get(host, 0) > 0)
@@ -565,10 +677,14 @@ class WarmEstate:
             if before is not None and name not in before and e.loaded is not None:
                 before[name] = e.loaded.findings
             e.cross = cross[name]
-        for name in relint | near:
+        for name in relint | near | set(present):
             e = self._entries.get(name)
             if e is not None:
                 e.compose()
+                if any(f.is_error for f in e.loaded.findings):
+                    self._broken.add(name)
+                else:
+                    self._broken.discard(name)
         for name in changes:
             if before is not None and name not in before:
                 before[name] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,8 @@ class Described:
 
     def find(self, domain: str) -> ZoneFile | None:
         """The file describing ``domain`` (canonical); a file that does not load, by its name."""
-        view = self.view
-        if view is None:
-            return None
-        view._index()
-        found = view._by_domain.get(domain)
-        if found is None or found.description is None or found.description.domain != domain:
-            found = view._first([view._by_stem.get(domain), view._by_stem.get(_unicode(domain))])
-        if found is None:
-            return None
-        return ZoneFile(self.zones / view.names[view._position[id(found)]], found)
+        found = self.view.described(domain) if self.view is not None else None
+        return None if found is None else ZoneFile(self.zones / found[0], found[1])
 
 
 def _unicode(name: str) -> str:
@@ -108,14 +101,26 @@ class Service:
         self.runner = Runner(self.store, self.workspace, max_queued=settings.max_queue,
                              provider_concurrency=settings.provider_concurrency,
                              workers=settings.workers, drift_interval=settings.drift_interval,
-                             remediate=settings.drift_remediate)
+                             remediate=settings.drift_remediate, poll=0.02)
         self.leader = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> bool:
+        # load zones/ now, in the background: the first request waits for it only if it comes
+        # before it is done (a big estate takes minutes; gunicorn would time the request out)
+        threading.Thread(target=self._warm_up, name="zonesync-warm-up", daemon=True).start()
         self.leader = self.runner.start()
         return self.leader
+
+    def _warm_up(self) -> None:
+        try:
+            started = time.monotonic()
+            view = self.warm.current()
+            log.info("zones/: %d file(s) loaded and linted in %.1f s", len(view.files),
+                     time.monotonic() - started)
+        except Exception:  # noqa: BLE001 - the requests load it again and report it
+            log.exception("loading zones/ failed")
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -19,6 +19,7 @@ Secrets are resolved only when the provider is instantiated; their values are re
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import weakref
@@ -169,7 +170,15 @@ def _instantiate(config: ProviderConfig):
         raise ProviderError(f"{config.file}: {config.spec.class_} rejected its settings: "
                             f"{type(exc).__name__}: {exc}") from None
     _skip_environment_lookups(instance)
+    if isinstance(getattr(instance, "log", None), logging.Logger):
+        instance.log.addFilter(_not_about_root_ns)
     return instance
+
+
+def _not_about_root_ns(record: logging.LogRecord) -> bool:
+    """octoDNS warns, zone by zone, that no apex NS is configured: zonesync never manages the
+    apex NS (the provider's own stay as they are), so the warning is noise here."""
+    return not str(record.msg).startswith("root NS record supported, but no record")
 
 
 # What a requests.Session reads from the environment on every request (trust_env): proxies,
