@@ -18,6 +18,7 @@ nulls and strings are built here).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -42,13 +43,15 @@ _PLAIN = r"(?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[A-Za-z0-9.]))[^\s:#,\[\]{}'\"]*"
 _PLAIN_BLOCK = r"(?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[A-Za-z0-9.]))(?:[^\s:#,\[\]{}'\"]|:(?=[^\s:#,\[\]{}'\"]|:))*"
 _DQ = r'"[^"\\]*"'
 _SQ = r"'[^']*'(?!')"
-_KEY = re.compile(rf"({_PLAIN}|{_DQ}|{_SQ}):(?: +|$)")
-_SCALAR_BLOCK = re.compile(rf"{_PLAIN_BLOCK}|{_DQ}|{_SQ}")
-_SCALAR_FLOW = re.compile(rf"{_PLAIN}|{_DQ}|{_SQ}")
-_SPACES = re.compile(r" *")
+_SCALAR = rf"{_PLAIN}|{_DQ}|{_SQ}"
+_KEY = re.compile(rf"({_SCALAR}):(?: +|$)")
+_INLINE_SCALAR = re.compile(rf"({_PLAIN_BLOCK}|{_DQ}|{_SQ})(?: +#.*| *)$")
 _END = re.compile(r"(?: +#.*| *)$")
+_SPACES = re.compile(r" *")
+# One entry of a flow collection whose value is a scalar, with what follows it.
+_FLOW_PAIR = re.compile(rf"({_SCALAR}): +({_SCALAR}) *([,}}]) *")
+_FLOW_ITEM = re.compile(rf"({_SCALAR}) *([,\]]) *")
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)$")
-_LINE = re.compile(r"( *)(.*)")
 
 _RESOLVER = Resolver()
 _BOOLS = SafeConstructor.bool_values
@@ -61,174 +64,172 @@ class _Unsure(Exception):
 
 
 def load(text: str, max_nodes: int) -> dict | None:
-    """The description's data, exactly as PyYAML's safe loader builds it, or None if unsure."""
+    """The description's data, exactly as PyYAML's safe loader builds it, or None if unsure.
+
+    ``max_nodes``: more values than this (counted generously, before reading) is "unsure"."""
     if _UNSURE_CHAR.search(text):
+        return None
+    # A line makes at most three nodes ("- key: value": a sequence, a mapping, a scalar), a
+    # flow collection one more, a comma one more: an upper bound of what the full parser counts.
+    bound = 3 * text.count("\n") + 3 + 2 * (text.count("[") + text.count("{")) + text.count(",")
+    if bound > max_nodes:
         return None
     lines = []
     for raw in text.split("\n"):
-        indent, content = _LINE.match(raw).groups()
+        content = raw.lstrip(" ")
         if not content or content[0] == "#":
             continue
         if content.startswith(("---", "...")):
             return None
-        lines.append((len(indent), content))
-    if not lines:
+        lines.append((len(raw) - len(content), content))
+    if not lines or lines[0][0] != 0 or _is_item(lines[0][1]):
         return None
-    reader = _Reader(lines, max_nodes)
     try:
-        if lines[0][0] != 0 or _is_item(lines[0][1]):
-            return None
-        data, i = reader.mapping(0, 0)
-        if i != len(lines):
-            return None
+        data, i = _mapping(lines, 0, 0, None)
     except (_Unsure, RecursionError):   # [[[[… thousands deep: the full path says so
         return None
-    return data
+    return data if i == len(lines) else None
 
 
 def _is_item(content: str) -> bool:
     return content[0] == "-" and (len(content) == 1 or content[1] == " ")
 
 
-class _Reader:
-    def __init__(self, lines: list[tuple[int, str]], max_nodes: int):
-        self.lines = lines
-        self.budget = max_nodes
+# --- block collections ----------------------------------------------------------------------
 
-    def _count(self) -> None:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _Unsure
+def _block(lines: list, i: int) -> tuple[Any, int]:
+    indent, content = lines[i]
+    if _is_item(content):
+        return _sequence(lines, i, indent)
+    return _mapping(lines, i, indent, None)
 
-    # --- block collections ------------------------------------------------------------------
 
-    def block(self, i: int) -> tuple[Any, int]:
-        indent, content = self.lines[i]
-        if _is_item(content):
-            return self.sequence(i, indent)
-        return self.mapping(i, indent)
-
-    def mapping(self, i: int, indent: int, first: str | None = None) -> tuple[dict, int]:
-        """The block mapping whose keys stand in column ``indent`` from line ``i`` on;
-        ``first``: the text of line ``i`` after a sequence item's "- "."""
-        self._count()
-        lines, out = self.lines, {}
-        while i < len(lines):
-            if first is not None:
-                col, content, first = indent, first, None
-            else:
-                col, content = lines[i]
-                if col != indent or _is_item(content):
-                    break
-            m = _KEY.match(content)
-            if m is None:
-                raise _Unsure
-            key = _key(m.group(1))
-            if key in out:
-                raise _Unsure   # a duplicate key: the full parser reports it with its lines
-            rest = content[m.end():]
-            if not rest or rest[0] == "#":
-                self._count()
-                i += 1
-                if i < len(lines) and lines[i][0] > indent:
-                    out[key], i = self.block(i)
-                elif i < len(lines) and lines[i][0] == indent and _is_item(lines[i][1]):
-                    out[key], i = self.sequence(i, indent)
-                else:
-                    out[key] = None
-            else:
-                out[key] = self.inline(rest)
-                i += 1
-                if i < len(lines) and lines[i][0] > indent:
-                    raise _Unsure   # a continuation line: a multi-line scalar or worse
-        return out, i
-
-    def sequence(self, i: int, indent: int) -> tuple[list, int]:
-        self._count()
-        lines, out = self.lines, []
-        while i < len(lines):
-            col, content = lines[i]
-            if col != indent or not _is_item(content):
-                break
-            body = content[1:]
-            stripped = body.lstrip(" ")
-            if not stripped or stripped[0] == "#":
-                self._count()
-                i += 1
-                if i < len(lines) and lines[i][0] > indent:
-                    item, i = self.block(i)
-                else:
-                    item = None
-            elif _is_item(stripped):
-                raise _Unsure   # "- - x": not worth the trouble
-            elif _KEY.match(stripped):
-                # "- key: value": a mapping whose keys stand in this item's column.
-                column = indent + 1 + len(body) - len(stripped)
-                item, i = self.mapping(i, column, stripped)
-                if i < len(lines) and lines[i][0] > indent:
-                    raise _Unsure
-            else:
-                item = self.inline(stripped)
-                i += 1
-                if i < len(lines) and lines[i][0] > indent:
-                    raise _Unsure
-            out.append(item)
-        return out, i
-
-    # --- one value on its line ---------------------------------------------------------------
-
-    def inline(self, text: str) -> Any:
-        """A value that fills the rest of a line (a trailing comment allowed)."""
-        if text[0] in "[{":
-            value, pos = self.flow(text, 0)
+def _mapping(lines: list, i: int, indent: int, first: str | None) -> tuple[dict, int]:
+    """The block mapping whose keys stand in column ``indent`` from line ``i`` on; ``first``:
+    the text of line ``i`` after a sequence item's "- "."""
+    out: dict = {}
+    n = len(lines)
+    while i < n:
+        if first is not None:
+            content, first = first, None
         else:
-            m = _SCALAR_BLOCK.match(text)
-            if m is None:
+            col, content = lines[i]
+            if col != indent or _is_item(content):
+                break
+        m = _KEY.match(content)
+        if m is None:
+            raise _Unsure
+        key = _key(m.group(1))
+        if key in out:
+            raise _Unsure   # a duplicate key: the full parser reports it with its lines
+        rest = content[m.end():]
+        i += 1
+        if not rest or rest[0] == "#":
+            if i < n and lines[i][0] > indent:
+                out[key], i = _block(lines, i)
+            elif i < n and lines[i][0] == indent and _is_item(lines[i][1]):
+                out[key], i = _sequence(lines, i, indent)
+            else:
+                out[key] = None
+        else:
+            out[key] = _inline(rest)
+            if i < n and lines[i][0] > indent:
+                raise _Unsure   # a continuation line: a multi-line scalar or worse
+    return out, i
+
+
+def _sequence(lines: list, i: int, indent: int) -> tuple[list, int]:
+    out: list = []
+    n = len(lines)
+    while i < n:
+        col, content = lines[i]
+        if col != indent or not _is_item(content):
+            break
+        body = content[1:]
+        stripped = body.lstrip(" ")
+        if not stripped or stripped[0] == "#":
+            i += 1
+            if i < n and lines[i][0] > indent:
+                item, i = _block(lines, i)
+            else:
+                item = None
+        elif _is_item(stripped):
+            raise _Unsure   # "- - x": not worth the trouble
+        elif stripped[0] not in "[{" and _KEY.match(stripped):
+            # "- key: value": a mapping whose keys stand in this item's column.
+            item, i = _mapping(lines, i, indent + 1 + len(body) - len(stripped), stripped)
+            if i < n and lines[i][0] > indent:
                 raise _Unsure
-            self._count()
-            value, pos = _scalar(m.group()), m.end()
+        else:
+            item = _inline(stripped)
+            i += 1
+            if i < n and lines[i][0] > indent:
+                raise _Unsure
+        out.append(item)
+    return out, i
+
+
+# --- one value on its line -------------------------------------------------------------------
+
+def _inline(text: str) -> Any:
+    """A value that fills the rest of a line (a trailing comment allowed)."""
+    if text[0] == "[" or text[0] == "{":
+        value, pos = _flow(text, 0)
         if not _END.match(text, pos):
             raise _Unsure
         return value
+    m = _INLINE_SCALAR.match(text)
+    if m is None:
+        raise _Unsure
+    return _scalar(m.group(1))
 
-    def flow(self, text: str, pos: int) -> tuple[Any, int]:
-        """A one-line flow collection at ``text[pos]`` ('[' or '{'): (value, position after)."""
-        self._count()
-        closing = "]" if text[pos] == "[" else "}"
-        out: Any = [] if closing == "]" else {}
-        pos = _SPACES.match(text, pos + 1).end()
-        if text[pos:pos + 1] == closing:
-            return out, pos + 1
-        while True:
-            if closing == "}":
+
+def _flow(text: str, pos: int) -> tuple[Any, int]:
+    """A one-line flow collection at ``text[pos]`` ('[' or '{'): (value, position after)."""
+    is_map = text[pos] == "{"
+    closing = "}" if is_map else "]"
+    out: Any = {} if is_map else []
+    pos = _SPACES.match(text, pos + 1).end()
+    if text[pos:pos + 1] == closing:
+        return out, pos + 1
+    while True:
+        m = (_FLOW_PAIR if is_map else _FLOW_ITEM).match(text, pos)
+        if m is not None:   # the common case: a scalar entry, and the ',' or end after it
+            if is_map:
+                key = _key(m.group(1))
+                if key in out:
+                    raise _Unsure
+                out[key] = _scalar(m.group(2))
+                sep = m.group(3)
+            else:
+                out.append(_scalar(m.group(1)))
+                sep = m.group(2)
+            pos = m.end()
+        else:
+            if is_map:
                 m = _KEY.match(text, pos)
                 if m is None or m.end() == len(text):
                     raise _Unsure
                 key = _key(m.group(1))
                 if key in out:
                     raise _Unsure
-                out[key], pos = self.flow_value(text, m.end())
+                pos = m.end()
+            if text[pos:pos + 1] not in ("[", "{"):
+                raise _Unsure
+            value, pos = _flow(text, pos)
+            if is_map:
+                out[key] = value
             else:
-                value, pos = self.flow_value(text, pos)
                 out.append(value)
             pos = _SPACES.match(text, pos).end()
-            ch = text[pos:pos + 1]
-            if ch == closing:
-                return out, pos + 1
-            if ch != ",":
+            sep = text[pos:pos + 1]
+            if sep != closing and sep != ",":
                 raise _Unsure
             pos = _SPACES.match(text, pos + 1).end()
-            if text[pos:pos + 1] in (closing, ",", ""):
-                raise _Unsure   # a trailing or doubled comma
-
-    def flow_value(self, text: str, pos: int) -> tuple[Any, int]:
-        if text[pos:pos + 1] in ("[", "{"):
-            return self.flow(text, pos)
-        m = _SCALAR_FLOW.match(text, pos)
-        if m is None:
-            raise _Unsure
-        self._count()
-        return _scalar(m.group()), m.end()
+        if sep == closing:
+            return out, pos
+        if text[pos:pos + 1] in (closing, ",", ""):
+            raise _Unsure   # a trailing or doubled comma
 
 
 def _key(text: str) -> str:
@@ -238,7 +239,10 @@ def _key(text: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _scalar(text: str) -> Any:
+    """A scalar as written (quotes included) → its value; only immutable values, so that
+    remembering them is safe."""
     first = text[0]
     if first == '"' or first == "'":
         return text[1:-1]
