@@ -9,6 +9,7 @@ that lint passed: conflicting entries are lint errors, not compiler decisions.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Iterable
 
@@ -40,38 +41,59 @@ def entry_record(desc: Description, entry: Entry) -> Record:
     return srv_for(desc, entry, entry.targets[0])
 
 
-def naptr_records(desc: Description) -> list[Record]:
+def naptr_records(desc: Description, entries: list[Entry] | None = None) -> list[Record]:
     if not desc.naptr:
         return []
-    return [naptr_for(desc, e) for e in desc.entries() if e.owner]
+    if entries is None:
+        entries = desc.entries()
+    domain, ttl = fqdn(desc.domain), desc.ttl
+    # naptr_for, with the domain's absolute name made once
+    return [Record(domain, ttl, "NAPTR", Naptr(e.order, e.preference, "s", e.service, "",
+                                               fqdn(e.owner)))
+            for e in entries if e.owner]
 
 
-def srv_records(desc: Description) -> list[Record]:
+def srv_records(desc: Description, entries: list[Entry] | None = None) -> list[Record]:
     out = []
-    for entry in desc.entries():
+    ttl = desc.ttl
+    for entry in desc.entries() if entries is None else entries:
         if entry.owner:
-            out += [srv_for(desc, entry, t) for t in entry.targets]
+            # srv_for, with the owner's absolute name made once per RRset
+            owner = fqdn(entry.owner)
+            out += [Record(owner, ttl, "SRV", Srv(t.priority, t.weight, t.port, fqdn(t.host)))
+                    for t in entry.targets]
     for _transport, owner in desc.disabled_owners():
         out.append(unavailable_srv(desc, owner))
     return out
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _address_type(text: str) -> str:
+    return "A" if ipaddress.ip_address(text).version == 4 else "AAAA"
+
+
 def address_records(desc: Description) -> list[Record]:
     out = []
+    ttl = desc.ttl
     for host, addresses in desc.hosts.items():
+        name = fqdn(host)
         for text in addresses:
-            rtype = "A" if ipaddress.ip_address(text).version == 4 else "AAAA"
-            out.append(Record(fqdn(host), desc.ttl, rtype, Address(text)))
+            out.append(Record(name, ttl, _address_type(text), Address(text)))
     return out
 
 
 def compile_description(desc: Description) -> frozenset[Record]:
     """The exact record set one description publishes (SPEC C1–C4)."""
-    return frozenset(naptr_records(desc) + srv_records(desc) + address_records(desc))
+    entries = desc.entries()
+    return frozenset(naptr_records(desc, entries) + srv_records(desc, entries)
+                     + address_records(desc))
 
 
 def compile_zone(descriptions: Iterable[Description]) -> frozenset[Record]:
     """Everything a zone must hold from all descriptions in it (SPEC O1): their union."""
+    descriptions = list(descriptions)
+    if len(descriptions) == 1:
+        return compile_description(descriptions[0])
     out: set[Record] = set()
     for desc in descriptions:
         out |= compile_description(desc)

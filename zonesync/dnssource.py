@@ -348,7 +348,6 @@ class OverlaySource:
 
 # --- many questions to one server at once (verification's fast path) ------------------------
 
-@dataclass(frozen=True, eq=False)
 class Expected:
     """What one owned RRset must look like on the wire: the desired ``records`` (one owner and
     type), the TTL a server must show (after the provider's rounding) and each record's rdata
@@ -356,9 +355,10 @@ class Expected:
     of an Answer, when the server's answer is exactly that RRset (same rdata bytes, every TTL
     equal, nothing else in the answer section)."""
 
-    records: tuple[Record, ...]
-    ttl: int
-    rdatas: frozenset[bytes]
+    __slots__ = ("records", "ttl", "rdatas")
+
+    def __init__(self, records: tuple[Record, ...], ttl: int, rdatas: frozenset[bytes]):
+        self.records, self.ttl, self.rdatas = records, ttl, rdatas
 
     @classmethod
     def of(cls, records: Iterable[Record], ttl: int) -> "Expected | None":

@@ -16,6 +16,7 @@ from .compile import entry_record, naptr_for, srv_for, unavailable_srv
 from .findings import Finding
 from .model import TRANSPORTS, Description, Entry
 from .names import is_within
+from .records import fqdn
 
 SIP_BASELINE = ("SIP+D2U", "SIP+D2T", "SIPS+D2T")
 MAX_TARGETS = 8
@@ -78,11 +79,16 @@ def _entry_rules(desc: Description, entry: Entry, known: _Known) -> list[Finding
 
 
 def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
-    labels = entry.owner.split(".")
+    labels = entry.owner.split(".", 2)
     prefix = ".".join(labels[:2])
+    expected = TRANSPORTS[entry.transport].owner
+    written = desc.sip[entry.index].srv
+    doubled = (written and not written.endswith(".")
+               and entry.owner.endswith(f".{desc.domain}.{desc.domain}"))
+    if prefix == expected and not doubled and entry.default_owner:
+        return []   # the common case: nothing to say, so no record text to build
     path, out = f"{entry.path}.srv", []
     record = entry_record(desc, entry).to_text()
-    expected = TRANSPORTS[entry.transport].owner
     if prefix == "_sips._udp":
         out.append(F.make("sips-over-udp", f"SRV owner {entry.owner} offers SIPS over UDP",
                           path=path, record=record))
@@ -93,8 +99,7 @@ def _owner_rules(desc: Description, entry: Entry) -> list[Finding]:
         out.append(F.make("srv-owner-transport-mismatch",
                           f"SRV owner {entry.owner} does not fit transport {entry.transport} "
                           f"(expected {expected}.…): {why}", path=path, record=record))
-    written = desc.sip[entry.index].srv
-    if written and not written.endswith(".") and entry.owner.endswith(f".{desc.domain}.{desc.domain}"):
+    if doubled:
         out.append(F.make("srv-owner-doubled", f"`{written}` is relative, so the owner is "
                           f"{entry.owner}", path=path, record=record,
                           fix=f"write `{written[: -len(desc.domain) - 1]}` or `{written}.`"))
@@ -128,25 +133,30 @@ def _target_rules(desc: Description, entry: Entry, known: _Known) -> list[Findin
                           path=path, record=entry_record(desc, entry).to_text()))
     seen: dict[tuple[int, int], int] = {}
     secure = entry.owner.startswith("_sips.")
+    zone = desc.zone_name
     for i, target in real:
+        port, pw = target.port, (target.priority, target.weight)
+        if (port != 0 and port != (5060 if secure else 5061) and pw not in seen
+                and (is_within(target.host, zone) or target.host in known)):
+            seen[pw] = i
+            continue   # the common case: nothing to say, so no record text to build
         tpath, record = f"{path}[{i}]", srv_for(desc, entry, target).to_text()
-        if target.port == 0:
+        if port == 0:
             out.append(F.make("srv-port-zero", f"target {target.host} has port 0",
                               path=f"{tpath}.port", record=record))
-        if (secure and target.port == 5060) or (not secure and target.port == 5061):
-            out.append(F.make("srv-port-swapped", f"port {target.port} on "
+        if (secure and port == 5060) or (not secure and port == 5061):
+            out.append(F.make("srv-port-swapped", f"port {port} on "
                               f"{'a SIPS' if secure else 'a SIP'} owner ({entry.owner})",
                               path=f"{tpath}.port", record=record))
-        pw = (target.priority, target.weight)
         if pw in seen:
             out.append(F.make("srv-equal-priority-weight", f"targets {seen[pw]} and {i} of "
                               f"{entry.owner} share priority {pw[0]} and weight {pw[1]}: the order "
                               "between them is random, which stateless proxies cannot repeat",
                               path=tpath, record=record))
         seen.setdefault(pw, i)
-        if not is_within(target.host, desc.zone_name) and target.host not in known:
+        if not is_within(target.host, zone) and target.host not in known:
             out.append(F.make("srv-target-no-address", f"{target.host} is outside zone "
-                              f"{desc.zone_name} and no description gives its address",
+                              f"{zone} and no description gives its address",
                               path=f"{tpath}.host", record=record))
     return out
 
@@ -262,10 +272,11 @@ def _shared_owner_conflicts(items) -> list[tuple[str, Finding]]:
     first: dict[str, tuple[str, frozenset]] = {}
     out = []
     for file, desc in items:
-        for path, owner, records in _srv_sets(desc):
-            mine = frozenset(r.key() for r in records)
+        for path, owner, keys, make in _srv_sets(desc):
+            mine = frozenset(keys)
             other = first.setdefault(owner, (file, mine))
             if other[0] != file and other[1] != mine:
+                records = make()
                 odd = [r for r in records if r.key() not in other[1]] or records
                 out.append((file, F.make("srv-owner-conflict", f"{owner} is also published "
                                          f"by {other[0]} with different targets or TTL",
@@ -274,13 +285,21 @@ def _shared_owner_conflicts(items) -> list[tuple[str, Finding]]:
 
 
 def _srv_sets(desc: Description):
-    """(path, owner, records) of every SRV RRset a description publishes, `disabled` included
+    """(path, owner, record keys, records()) of every SRV RRset a description publishes, `disabled` included
     (a '.' from one file and real targets from another would merge into one broken RRset)."""
+    ttl = desc.ttl
     for entry in desc.entries():
         if entry.owner is not None:
-            yield f"{entry.path}.srv", entry.owner, [srv_for(desc, entry, t) for t in entry.targets]
+            # Record.key() of each SRV record, without building the records (see srv_for)
+            name = fqdn(entry.owner)
+            keys = [(name, ttl, "SRV", (t.priority, t.weight, t.port, fqdn(t.host)))
+                    for t in entry.targets]
+            yield (f"{entry.path}.srv", entry.owner, keys,
+                   lambda entry=entry: [srv_for(desc, entry, t) for t in entry.targets])
     for transport, owner in desc.disabled_owners():
-        yield f"disabled[{desc.disabled.index(transport)}]", owner, [unavailable_srv(desc, owner)]
+        record = unavailable_srv(desc, owner)
+        yield (f"disabled[{desc.disabled.index(transport)}]", owner, [record.key()],
+               lambda record=record: [record])
 
 
 def known_hosts(descriptions: Iterable[Description]) -> set[str]:

@@ -114,8 +114,40 @@ class ZonePlan:
 
 # --- conversions -------------------------------------------------------------------------------
 
-def _octo_record(zone: Zone, rrset: RRset) -> OctoRecord:
+def _octo_parsed(zone: Zone, rrset: RRset) -> OctoRecord:
     return OctoRecord.from_rrset(zone, Rrset(rrset.name, rrset.type, rrset.ttl, list(rrset.rdatas)))
+
+
+def _octo_record(zone: Zone, rrset: RRset) -> OctoRecord:
+    data = _octo_data(rrset)
+    if data is None:
+        return _octo_parsed(zone, rrset)
+    name = ownership.relative(rrset.name, zone.name)
+    return OctoRecord.new(zone, name, data, lenient=False)
+
+
+def _octo_data(rrset: RRset) -> dict | None:
+    """octoDNS's data for an RRset of a type zonesync compiles, read from the presentation form
+    without dnspython's tokenizer (half of building the record); None: let octoDNS parse it."""
+    values: list = []
+    for text in rrset.rdatas:
+        if "\\" in text:
+            return None
+        if rrset.type in ("A", "AAAA"):
+            values.append(text)
+        elif rrset.type == "SRV":
+            priority, weight, port, target = text.split()
+            values.append({"priority": int(priority), "weight": int(weight), "port": int(port),
+                           "target": target})
+        elif rrset.type == "NAPTR":
+            head, flags, _, service, _, regexp, replacement = text.split('"')
+            order, preference = head.split()
+            values.append({"order": int(order), "preference": int(preference), "flags": flags,
+                           "service": service, "regexp": regexp,
+                           "replacement": replacement.strip()})
+        else:
+            return None
+    return {"type": rrset.type, "ttl": rrset.ttl, "values": values}
 
 
 def _rrset_of(record: OctoRecord) -> RRset:
@@ -145,11 +177,11 @@ def octo_rrsets(records: Iterable[Record], zone: str, owner: str) -> dict[Key, R
     out: dict[Key, RRset] = {}
     for (name, rtype), group in rrsets(records).items():
         rrset = RRset(name, rtype, group[0].ttl, tuple(r.value.to_text() for r in group))
-        out[rrset.key] = _rrset_of(_octo_record(scratch, rrset))
+        out[rrset.key] = _rrset_of(_octo_parsed(scratch, rrset))
     for key in list(out):
         marker = RRset(ownership.marker_name(key, zone), "TXT", 300,
                        (f'"{ownership.marker_value(owner)}"',))
-        out[marker.key] = _rrset_of(_octo_record(scratch, marker))
+        out[marker.key] = _rrset_of(_octo_parsed(scratch, marker))
     return out
 
 

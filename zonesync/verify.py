@@ -519,20 +519,27 @@ class _Plan:
         if self._expected is None:
             self._expected = {}
             for key, group in self.desired.items():
-                found = Expected.of(group, expected_ttl(group, self.ttl_rounding))
+                found = Expected.of(group, self.ttl(key))
                 if found is not None:
                     self._expected[key] = found
         return self._expected
 
-    def ok_check(self, server: str, key: Key) -> RRsetCheck:
-        """The check ``check_rrset`` gives when the server served exactly the desired RRset."""
+    def ttl(self, key: Key) -> int:
         if self._ok is None:
             self._ok = {}
         found = self._ok.get(key)
         if found is None:
             group = self.desired[key]
-            found = self._ok[key] = (_texts(group), expected_ttl(group, self.ttl_rounding))
-        texts, ttl = found
+            found = self._ok[key] = (None, expected_ttl(group, self.ttl_rounding))
+        return found[1]
+
+    def ok_check(self, server: str, key: Key) -> RRsetCheck:
+        """The check ``check_rrset`` gives when the server served exactly the desired RRset."""
+        texts, ttl = self._ok.get(key) if self._ok else (None, None)
+        if texts is None:
+            ttl = self.ttl(key)
+            texts = _texts(self.desired[key])
+            self._ok[key] = (texts, ttl)  # type: ignore[index]
         return RRsetCheck(server, key[0], key[1], "ok", texts, texts, ttl, ttl)
 
     def prefetch(self) -> tuple[Key, ...]:
@@ -549,7 +556,8 @@ class _Plan:
         """The compiled records laid over ``fallback`` (built once, re-pointed per server)."""
         if self._overlay is None:
             self._overlay = OverlaySource(self.records, self.absent, fallback)
-        view = copy.copy(self._overlay)
+        view = object.__new__(OverlaySource)
+        view.__dict__.update(self._overlay.__dict__)
         view.fallback = fallback
         return view
 
@@ -578,10 +586,15 @@ def _dead_outcome(server: str, plan: _Plan, soa: ZoneAnswer, keys, uris) -> _Out
     return _Outcome(None, soa, checks, routes)
 
 
+CHUNK_QUESTIONS = 600  # questions a batch: the next batch is on the wire while one is compared
+
+
 def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
-    """One attempt on one server for every zone in ``tasks``: all SOA serials, then every
-    RRset and the route lookups' addresses in one pipelined batch, then the routes, their
-    further lookups asked in rounds (each round one batch)."""
+    """One attempt on one server for every zone in ``tasks``: all SOA serials (one batch),
+    then every RRset and the addresses the routes will need, in batches of about
+    ``CHUNK_QUESTIONS`` questions asked by a helper thread one after the other while this
+    thread compares the previous batch and resolves its routes (their further lookups asked
+    in rounds, each round one batch)."""
     soas = source.zone_query_many([t.run.plan.zone for t in tasks], "SOA")
     outcomes: list[_Outcome | None] = [None] * len(tasks)
     live: list[int] = []
@@ -591,34 +604,55 @@ def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
             outcomes[index] = _dead_outcome(server, task.run.plan, soa, task.keys, task.uris)
         else:
             live.append(index)
-    questions: dict[Key, None] = {}
-    expected: dict[Key, Expected] = {}
     fast = callable(getattr(source, "query_many", None)) and not isinstance(source, _PoolBatch)
+    chunks: list[tuple[list[int], list[Key], dict[Key, Expected]]] = []
+    asked: set[Key] = set()
+    members: list[int] = []
+    questions: list[Key] = []
+    expected: dict[Key, Expected] = {}
     for index in live:
         task = tasks[index]
         plan = task.run.plan
-        questions.update(dict.fromkeys(task.keys))
+        wanted = list(task.keys) + (list(plan.prefetch()) if task.uris else [])
+        for key in wanted:
+            if key not in asked:
+                asked.add(key)
+                questions.append(key)
         if fast:
             wire = plan.expected()
             expected.update((key, wire[key]) for key in task.keys if key in wire)
-        if task.uris:
-            questions.update(dict.fromkeys(plan.prefetch()))
-    answers = dict(source.query_many(list(questions), expected)) if questions else {}
-    for index in live:
-        task = tasks[index]
-        plan = task.run.plan
-        checks = {}
-        for key in task.keys:
-            answer = answers[key]
-            if isinstance(answer, Expected):
-                checks[key] = plan.ok_check(server, key)
-            else:
-                checks[key] = check_rrset(server, *key, plan.desired.get(key), answer,
-                                          plan.ttl_rounding)
-        soa = soas.get(plan.zone) if soas is not None else None
-        serial = soa.serial if soa is not None and soa.status == "ok" else None
-        outcomes[index] = _Outcome(serial, soa, checks, {})
-    _routes(server, source, [(tasks[i], outcomes[i]) for i in live if tasks[i].uris], answers)
+        members.append(index)
+        if len(questions) >= CHUNK_QUESTIONS:
+            chunks.append((members, questions, expected))
+            members, questions, expected = [], [], {}
+    if members:
+        chunks.append((members, questions, expected))
+    answers: dict = {}
+
+    def ask(questions: list[Key], expected: dict[Key, Expected]) -> dict:
+        return source.query_many(questions, expected) if questions else {}
+
+    with ThreadPoolExecutor(1, thread_name_prefix=f"verify-ask {server}") as asker:
+        futures = [asker.submit(ask, q, e) for _m, q, e in chunks[1:]]
+        for number, (members, questions, expected) in enumerate(chunks):
+            answers.update(ask(questions, expected) if number == 0
+                           else futures[number - 1].result())
+            for index in members:
+                task = tasks[index]
+                plan = task.run.plan
+                checks = {}
+                for key in task.keys:
+                    answer = answers[key]
+                    if isinstance(answer, Expected):
+                        checks[key] = plan.ok_check(server, key)
+                    else:
+                        checks[key] = check_rrset(server, *key, plan.desired.get(key), answer,
+                                                  plan.ttl_rounding)
+                soa = soas.get(plan.zone) if soas is not None else None
+                serial = soa.serial if soa is not None and soa.status == "ok" else None
+                outcomes[index] = _Outcome(serial, soa, checks, {})
+            _routes(server, source, [(tasks[i], outcomes[i]) for i in members if tasks[i].uris],
+                    answers)
     return outcomes  # type: ignore[return-value]
 
 
@@ -630,6 +664,7 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
     cache = _Answers(answers)
     traced = _Traced(cache)
     todo = [(task, outcome, uri) for task, outcome in work for uri in task.uris]
+    overlays: dict[int, OverlaySource] = {}
     rounds = 0
     while todo:
         rounds += 1
@@ -638,8 +673,11 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
         for task, outcome, uri in todo:
             run = task.run
             parsed = run.parsed[uri]
+            overlay = overlays.get(id(run))
+            if overlay is None:
+                overlay = overlays[id(run)] = run.plan.overlay(traced)
             try:
-                view = _CompiledView(run.plan.overlay(traced), cache, traced)
+                view = _CompiledView(overlay, cache, traced)
                 compiled = resolve(parsed, view)
                 live = compiled if view.same else resolve(parsed, cache)
             except _Miss as miss:
@@ -652,6 +690,7 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
         if rounds >= MAX_ROUNDS:  # a pathological chain: ask what is left one by one
             cache = _OneByOne(cache, source)
             traced = _Traced(cache)
+            overlays.clear()
         else:
             answers.update(source.query_many(list(missing)))
         todo = again

@@ -42,7 +42,7 @@ from typing import Callable, Iterable
 from . import findings as F
 from .estate import Estate, check_file
 from .findings import Finding
-from .lint import _srv_sets, lint_estate
+from .lint import lint_estate
 from .load import SUFFIXES, Loaded, load_file
 
 RACY_NS = 3_000_000_000        # a file modified this recently may change again unseen
@@ -120,7 +120,8 @@ def _keys(loaded: Loaded) -> frozenset:
         return frozenset()
     keys = {("d", desc.domain)}
     keys.update(("h", h) for h in desc.hosts)
-    keys.update(("o", owner) for _path, owner, _records in _srv_sets(desc))
+    keys.update(("o", entry.owner) for entry in desc.entries() if entry.owner is not None)
+    keys.update(("o", owner) for _transport, owner in desc.disabled_owners())
     return frozenset(keys)
 
 

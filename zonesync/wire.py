@@ -13,7 +13,6 @@ never "different".
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import struct
 
@@ -87,7 +86,7 @@ def rdata_wire(rec: Record) -> bytes | None:
         if rec.type == "A":
             return socket.inet_pton(socket.AF_INET, str(value))
         if rec.type == "AAAA":
-            return ipaddress.IPv6Address(str(value)).packed
+            return socket.inet_pton(socket.AF_INET6, str(value))
     except (OSError, ValueError):
         return None
     if rec.type == "SRV" and isinstance(value, Srv):

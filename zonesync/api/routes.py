@@ -156,15 +156,9 @@ class DomainList(MethodView):
         states = svc.store.domain_states()
         drift = _drift_by_domain(svc.store.latest_drift())
         out, seen = [], set()
-        for zf in described.files:
-            desc = zf.loaded.description
-            domain = desc.domain if desc else zf.path.stem.lower()
-            found = zf.loaded.findings
-            out.append({"domain": domain, "file": svc.shown(zf.path),
-                        "zone": desc.zone_name if desc else None, "described": True,
-                        "valid": desc is not None and not any(f.is_error for f in found),
-                        "errors": sum(f.is_error for f in found),
-                        "warnings": sum(not f.is_error for f in found),
+        for domain, file, zone, valid, errors_, warnings in described.rows():
+            out.append({"domain": domain, "file": file, "zone": zone, "described": True,
+                        "valid": valid, "errors": errors_, "warnings": warnings,
                         "state": states.get(domain), "drift": drift.get(domain)})
             seen.add(domain)
         for domain in sorted(set(states) - seen):

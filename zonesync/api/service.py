@@ -62,6 +62,25 @@ class Described:
                                for name, loaded in zip(self.view.names, self.view.files)]
         return self._files
 
+    def rows(self) -> list[tuple]:
+        """(domain, file, zone, valid, errors, warnings) of every file, in file order: what
+        GET /v1/domains lists (computed once per generation of the warm estate)."""
+        view = self.view
+        if view is None:
+            return []
+        rows = getattr(view, "_rows", None)
+        if rows is None:
+            prefix = f"{self.zones.name}/"
+            rows = []
+            for name, loaded in zip(view.names, view.files):
+                desc = loaded.description
+                errors = sum(f.is_error for f in loaded.findings)
+                rows.append((desc.domain if desc else Path(name).stem.lower(), prefix + name,
+                             desc.zone_name if desc else None, desc is not None and not errors,
+                             errors, len(loaded.findings) - errors))
+            view._rows = rows
+        return rows
+
     def find(self, domain: str) -> ZoneFile | None:
         """The file describing ``domain`` (canonical); a file that does not load, by its name."""
         found = self.view.described(domain) if self.view is not None else None
@@ -374,7 +393,8 @@ def _source(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return None
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"),
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return None
     return _jsonable(data)
