@@ -69,11 +69,11 @@ def percentile(values: list[float], p: float) -> float:
 class Service:
     """gunicorn serving zonesync.api over ``home`` (zones/, providers/, state/)."""
 
-    def __init__(self, home: Path, pdns: PowerDnsServer, workers: int = 2, timeout: int = 600,
-                 extra_env: dict | None = None):
+    def __init__(self, home: Path, pdns: PowerDnsServer, workers: int = 2, timeout: int = 900,
+                 extra_env: dict | None = None, zones: Path | None = None):
         self.home, self.port = home, free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZONESYNC_")}
-        env.update({"ZONESYNC_ZONES": str(home / "zones"),
+        env.update({"ZONESYNC_ZONES": str(zones or home / "zones"),
                     "ZONESYNC_PROVIDERS": str(home / "providers"),
                     "ZONESYNC_STATE_DIR": str(home / "state"),
                     "ZONESYNC_TOKENS": f"bench:read,sync,write:{TOKEN}",

@@ -18,3 +18,40 @@ def test_compile_lint_bench_prints_its_table():
     assert "peak RSS MiB" in lines[0] and "warm s" in lines[0]
     row = lines[1].split()
     assert row[0] == "20" and row[5] == "240"   # 20 domains, 12 records each
+
+
+def _service_bench_prerequisites():
+    from tests.dnsservers import require, require_binary
+    require_binary("pdns_server", "pdns-server")
+    require_binary("git", "git")
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    require(gunicorn.exists(), f"gunicorn is missing ({gunicorn}): pip install gunicorn")
+
+
+def test_api_load_bench_prints_its_tables():
+    _service_bench_prerequisites()
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_load.py"), "--domains", "20",
+                             "--rate", "40", "--seconds", "1", "--changes", "2",
+                             "--connections", "4"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "N = 20 domains" in out
+    rows = {line.split()[0] + " " + line.split()[1]: line.split() for line in out.splitlines()
+            if line.startswith(("POST /v1/syncs", "GET /v1/domains"))}
+    assert set(rows) == {"POST /v1/syncs", "GET /v1/domains"}
+    assert all(float(r[2]) > 0 for r in rows.values())          # achieved rate
+    assert "2 changes  call->verified p50" in out
+
+
+def test_change_latency_bench_prints_its_table():
+    _service_bench_prerequisites()
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "change_latency.py"), "20",
+                             "--changes", "2"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("\n\n")[-1].splitlines()
+    assert table[0].split()[:3] == ["N", "path", "runs"]
+    assert "20 of 20 domains synced" in table[1]
+    assert table[2].split()[:4] == ["20", "git", "push", "+"]
+    assert table[3].split()[:3] == ["20", "PUT", "+"]
