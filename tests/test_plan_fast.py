@@ -114,3 +114,26 @@ def test_sessions_skip_environment_lookups_only_when_nothing_there_to_find(monke
     with_netrc = _HttpProvider()
     _skip_environment_lookups(with_netrc)
     assert with_netrc._sess.trust_env is True
+
+
+def test_octo_records_from_data_equal_octodns_parsing_the_text():
+    from octodns.record import Record as OctoRecord
+    from octodns.record.rr import Rrset
+    from octodns.zone import Zone
+
+    from zonesync.plan import RRset, _octo_record, _rrset_of
+
+    zone = Zone("example.com.", [])
+    cases = [RRset("example.com.", "NAPTR", 300, ('10 50 "S" "SIPS+D2T" "" _sips._tcp.example.com.',
+                                                  '20 50 "S" "SIP+D2U" "" _sip._udp.example.com.')),
+             RRset("_sip._udp.example.com.", "SRV", 60, ("10 60 5060 sbc1.example.com.",
+                                                         "0 0 0 .")),
+             RRset("sbc1.example.com.", "A", 300, ("192.0.2.1", "192.0.2.2")),
+             RRset("sbc1.example.com.", "AAAA", 300, ("2001:db8::1",)),
+             RRset("_zonesync.a.sbc1.example.com.", "TXT", 300, ('"heritage=zonesync"',))]
+    for rrset in cases:
+        slow = OctoRecord.from_rrset(zone, Rrset(rrset.name, rrset.type, rrset.ttl,
+                                                 list(rrset.rdatas)))
+        fast = _octo_record(zone, rrset)
+        assert _rrset_of(fast) == _rrset_of(slow)
+        assert fast.data == slow.data and fast.name == slow.name
