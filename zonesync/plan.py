@@ -145,6 +145,9 @@ def _octo_data(rrset: RRset) -> dict | None:
             values.append({"order": int(order), "preference": int(preference), "flags": flags,
                            "service": service, "regexp": regexp,
                            "replacement": replacement.strip()})
+        elif rrset.type == "TXT" and text.count('"') == 2 and text[0] == text[-1] == '"' \
+                and ";" not in text:
+            values.append(text[1:-1])
         else:
             return None
     return {"type": rrset.type, "ttl": rrset.ttl, "values": values}
