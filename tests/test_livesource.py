@@ -9,9 +9,18 @@ import dns.message
 import dns.query
 import pytest
 
-from zonesync.dnssource import LiveSource, MemorySource, parse_nameserver, system_nameservers
-from zonesync.records import keys, parse_records
+import socket
+import threading
+
+import dns.rcode
+import dns.rrset
+
+from zonesync import wire
+from zonesync.dnssource import (Answer, BatchSource, Expected, LiveSource, MemorySource,
+                                parse_nameserver, system_nameservers)
+from zonesync.records import Record, keys, parse_records
 from zonesync.resolve import resolve
+from zonesync.verify import group_rrsets, verify_zone
 
 from tests.dnsservers import (EXTRA_ZONES, GOLDEN, BindServer, all_records, free_port,
                               golden_records, golden_zones, zone_text)
@@ -31,6 +40,21 @@ real 300 IN A 192.0.2.120
 dangling 300 IN CNAME nowhere
 _sip._udp 300 IN SRV 10 50 5060 alias
 """
+# Names and rdata in capitals: servers send them as written, zonesync compares lower-cased.
+CASES = """
+$ORIGIN case.example.
+@ 300 IN SOA ns hostmaster 1 3600 600 86400 300
+@ 300 IN NS ns
+ns 300 IN A 127.0.0.1
+@ 300 IN NAPTR 10 50 "S" "sip+d2u" "" _SIP._UDP.CASE.EXAMPLE.
+_SIP._UDP 300 IN SRV 10 50 5060 SIP.Case.Example.
+SIP 300 IN A 192.0.2.130
+"""
+CASE_RECORDS = parse_records("""
+case.example. 300 IN NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.case.example.
+_sip._udp.case.example. 300 IN SRV 10 50 5060 sip.case.example.
+sip.case.example. 300 IN A 192.0.2.130
+""")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +62,7 @@ def bind(tmp_path_factory):
     zones = golden_zones()
     zones["big.example"] = zone_text("big.example", parse_records(BIG_SRV))
     zones["cname.example"] = CNAMES
+    zones["case.example"] = CASES
     with BindServer(zones, tmp_path_factory.mktemp("bind")) as server:
         yield server
 
@@ -173,3 +198,186 @@ def test_missing_binary_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.setenv("CI", "")
     with pytest.raises(pytest.skip.Exception, match="no-such-pkg"):
         require_binary("no-such-binary-zonesync", "no-such-pkg")
+
+
+# --- BatchSource: many questions pipelined on one socket, the wire fast path ---------------------
+
+BATCH_QUESTIONS = [
+    ("acme.example.", "NAPTR"), ("_sips._tcp.acme.example.", "SRV"),
+    ("sbc1.acme.example.", "AAAA"), ("sip.mysite.ru.", "A"),
+    ("acme.example.", "A"),                      # NODATA
+    ("_udp.srvonly.example.", "SRV"),            # NODATA at an empty non-terminal
+    ("nope.acme.example.", "A"),                 # NXDOMAIN
+    ("example.org.", "A"),                       # REFUSED: not authoritative
+    ("alias.cname.example.", "A"),               # CNAME followed in the answer
+    ("dangling.cname.example.", "A"),            # CNAME to nothing
+    ("_sip._udp.big.example.", "SRV"),           # truncated over UDP: TCP
+]
+
+
+def shape(answer):
+    if isinstance(answer, Expected):
+        answer = answer.answer()
+    return (answer.status, answer.cname, sorted(r.key() for r in answer.records), answer.detail)
+
+
+def expectations(records, ttl=None):
+    return {key: Expected.of(group, ttl if ttl is not None else group[0].ttl)
+            for key, group in group_rrsets(records).items()}
+
+
+def test_batch_source_answers_as_live_source_does(bind):
+    batch = BatchSource(bind.nameserver, timeout=2)
+    single = LiveSource([bind.nameserver], timeout=2, retries=0)
+    got = batch.query_many(BATCH_QUESTIONS)
+    assert list(got) == BATCH_QUESTIONS
+    for key in BATCH_QUESTIONS:
+        assert shape(got[key]) == shape(single.query(*key)), key
+    assert got[("example.org.", "A")].status == "refused"
+    assert got[("alias.cname.example.", "A")].cname == "real.cname.example."
+    assert len(got[("_sip._udp.big.example.", "SRV")].records) == 60
+    assert batch.stats["tcp"] == 1 and batch.stats["timeout"] == 0
+    assert batch.stats["fast"] == 3  # NODATA, NODATA, NXDOMAIN; the rest parsed fully
+    assert batch.query("NOPE.Acme.Example.", "a").status == "nxdomain"  # any case asks lower
+
+
+def test_batch_source_fast_path_returns_the_matched_expectation(bind):
+    records = golden_records("acme.example") + golden_records("mysite.ru")
+    expected = expectations(records)
+    batch = BatchSource(bind.nameserver)
+    got = batch.query_many(list(expected), expected)
+    assert all(got[key] is expected[key] for key in expected)
+    assert batch.stats["fast"] == len(expected) and batch.stats["full"] == 0
+    assert keys(got[("acme.example.", "NAPTR")].answer().records) == \
+        {r.key() for r in records if r.type == "NAPTR" and r.name == "acme.example."}
+    # an expectation the server does not meet exactly is never trusted: full parse
+    wrong_ttl = expectations(records, ttl=60)
+    rdata = {("sip.mysite.ru.", "A"): Expected.of(
+        [Record("sip.mysite.ru.", 3600, "A", parse_records(
+            "x. 1 IN A 203.0.113.99")[0].value)], 3600)}
+    again = batch.query_many(list(expected), {**wrong_ttl, **rdata})
+    assert not any(isinstance(a, Expected) for a in again.values())
+    for key in expected:
+        assert shape(again[key]) == shape(got[key])
+
+
+def test_batch_source_truncated_answer_is_asked_over_tcp(bind):
+    records = parse_records(BIG_SRV)
+    expected = expectations(records)
+    batch = BatchSource(bind.nameserver)
+    answer = batch.query_many(list(expected), expected)[("_sip._udp.big.example.", "SRV")]
+    assert batch.stats["tcp"] == 1
+    assert answer.status == "ok" and keys(answer.records) == keys(records)
+
+
+def test_names_in_capitals_are_compared_case_insensitively(bind):
+    batch = BatchSource(bind.nameserver)
+    expected = expectations(CASE_RECORDS)
+    got = batch.query_many(list(expected), expected)
+    for key in expected:  # the bytes differ (BIND keeps the zone's capitals): full parse
+        assert isinstance(got[key], Answer) and keys(got[key].records) == \
+            {r.key() for r in CASE_RECORDS if (r.name, r.type) == key}
+    assert batch.stats["full"] == 3
+    result = verify_zone("case.example", CASE_RECORDS, [], ["case.example"], [bind.nameserver])
+    assert result.ok, result.to_text()
+    assert result.checks[0].live == ('10 50 "S" "sip+d2u" "" _sip._udp.case.example.',)
+
+
+def test_question_echo_is_matched_case_insensitively():
+    section = wire.question("sip.case.example.", "A")
+    reply = dns.message.make_response(dns.message.make_query("SIP.Case.EXAMPLE.", "A"))
+    data = reply.to_wire()
+    assert wire.question_matches(data, section)
+    other = dns.message.make_response(dns.message.make_query("sip.case.example.", "AAAA"))
+    assert not wire.question_matches(other.to_wire(), section)
+
+
+class NoisyServer:
+    """A UDP server that, for each query, first sends a reply with the wrong id, one with the
+    right id for another question, a runt datagram, then the answer and a duplicate of it;
+    with ``drop_first`` it ignores the first copy of each query (the client must resend); with
+    ``silent`` names it never answers those."""
+
+    def __init__(self, drop_first=False, silent=(), rcode=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.drop_first, self.silent, self.rcode = drop_first, set(silent), rcode
+        self.seen: set = set()
+        self.queries = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            self.queries += 1
+            query = dns.message.from_wire(data)
+            name = query.question[0].name.to_text()
+            key = (query.id, name, query.question[0].rdtype)
+            if name in self.silent or (self.drop_first and key not in self.seen):
+                self.seen.add(key)
+                continue
+            reply = dns.message.make_response(query)
+            reply.flags |= dns.flags.AA
+            if self.rcode is not None:
+                reply.set_rcode(self.rcode)
+            else:
+                reply.answer.append(dns.rrset.from_text(name, 300, "IN", "A", "192.0.2.7"))
+            wrong_id = dns.message.make_response(query)
+            wrong_id.id = (query.id + 1) & 0xFFFF
+            wrong_id.answer.append(dns.rrset.from_text(name, 300, "IN", "A", "192.0.2.66"))
+            other = dns.message.make_response(dns.message.make_query("other.example.", "A"))
+            other.id = query.id
+            other.answer.append(dns.rrset.from_text("other.example.", 300, "IN", "A",
+                                                    "192.0.2.67"))
+            for packet in (wrong_id.to_wire(), other.to_wire(), b"\x00\x01\x02",
+                           reply.to_wire(), reply.to_wire()):
+                self.sock.sendto(packet, peer)
+
+
+def test_foreign_ids_other_questions_runts_and_duplicates_are_ignored():
+    names = [f"h{i}.noise.example." for i in range(300)]
+    expected = {(n, "A"): Expected.of(parse_records(f"{n} 300 IN A 192.0.2.7"), 300)
+                for n in names}
+    with NoisyServer() as server:
+        batch = BatchSource(f"127.0.0.1:{server.port}", timeout=2, window=50)
+        got = batch.query_many([(n, "A") for n in names], expected)
+    assert all(got[key] is expected[key] for key in expected)
+    assert batch.stats["stray"] >= 3 * len(names) and batch.stats["timeout"] == 0
+
+
+def test_a_lost_query_is_sent_again_and_a_silent_one_times_out():
+    names = [f"h{i}.noise.example." for i in range(20)]
+    with NoisyServer(drop_first=True, silent={"mute.noise.example."}) as server:
+        batch = BatchSource(f"127.0.0.1:{server.port}", timeout=1.0)
+        start = time.monotonic()
+        got = batch.query_many([(n, "A") for n in names + ["mute.noise.example."]])
+        elapsed = time.monotonic() - start
+    assert all(got[(n, "A")].status == "ok" for n in names)
+    mute = got[("mute.noise.example.", "A")]
+    assert mute.status == "timeout" and mute.indeterminate and "in 1s" in mute.detail
+    assert batch.stats["resent"] >= len(names) and 0.9 <= elapsed < 3
+
+
+@pytest.mark.parametrize("rcode, status", [(dns.rcode.SERVFAIL, "servfail"),
+                                           (dns.rcode.REFUSED, "refused"),
+                                           (dns.rcode.NOTIMP, "servfail")])
+def test_error_rcodes_are_indeterminate(rcode, status):
+    with NoisyServer(rcode=rcode) as server:
+        batch = BatchSource(f"127.0.0.1:{server.port}", timeout=1.0)
+        answer = batch.query("x.noise.example.", "A")
+    assert answer.status == status and answer.indeterminate

@@ -12,13 +12,18 @@ import dns.rcode
 import dns.update
 import pytest
 
-from zonesync.dnssource import Answer, LiveSource, MemorySource, OverlaySource, ZoneAnswer
+import sqlite3
+
+from zonesync.dnssource import (Answer, BatchSource, LiveSource, MemorySource, OverlaySource,
+                                ZoneAnswer)
 from zonesync.records import Record, parse_records
 from zonesync.resolve import resolve
-from zonesync.verify import (UNDELEGATED_WARNING, check_rrset, delegation_check,
-                             highest_serial, mark_pending, serial_lt, verify_zone)
+from zonesync.verify import (UNDELEGATED_WARNING, ZoneSpec, check_rrset, delegation_check,
+                             group_rrsets, highest_serial, mark_pending, serial_lt,
+                             verify_zone, verify_zones)
 
-from tests.dnsservers import (GOLDEN_ZONES, BindServer, free_port, golden_records, zone_text)
+from tests.dnsservers import (GOLDEN_ZONES, BindServer, PowerDnsServer, free_port,
+                              golden_records, zone_text)
 
 ZONE = "z.example."
 RECORDS = parse_records("""
@@ -614,3 +619,170 @@ def test_waits_for_a_real_propagation(tmp_path):
             updater.join()
         assert result.ok, result.to_text()
         assert result.attempts >= 2 and result.serials == {server.nameserver: 2}
+
+
+# --- many zones in one call (verify_zones) ------------------------------------------------------
+
+Y_ZONE = "y.example."
+Y_RECORDS = parse_records("""
+y.example. 3600 IN NAPTR 10 50 "s" "SIP+D2T" "" _sip._tcp.y.example.
+_sip._tcp.y.example. 3600 IN SRV 10 50 5060 pbx.y.example.
+pbx.y.example. 3600 IN A 192.0.2.9
+""")
+
+
+def comparable(result) -> dict:
+    """The JSON less what differs from call to call: the time taken, and the resolution
+    steps, which show each RRset in the order the server listed it (BIND rotates it)."""
+    data = result.to_json()
+    data.pop("elapsed")
+    for route in data["routes"]:
+        route["live"].pop("steps"), route["compiled"].pop("steps")
+    return data
+
+
+def test_verify_zones_gives_each_zone_what_verify_zone_gives():
+    def servers():
+        return {"a": FakeServer(RECORDS + Y_RECORDS),
+                "b": FakeServer([NAPTR, A] + Y_RECORDS, serial=2)}
+
+    specs = [ZoneSpec(ZONE, RECORDS, [("_sip._tcp.z.example.", "SRV")], ["z.example"]),
+             ZoneSpec(Y_ZONE, Y_RECORDS, (), ["y.example"], servers=["b"])]
+    fakes = servers()
+    batch = verify_zones(specs, ["a", "b"], source_factory=fakes.__getitem__)
+    alone = []
+    for spec in specs:
+        fakes = servers()
+        alone.append(verify_zone(spec.zone, spec.desired, spec.absent, spec.domains,
+                                 list(spec.servers or ["a", "b"]),
+                                 source_factory=fakes.__getitem__))
+    assert [comparable(r) for r in batch] == [comparable(r) for r in alone]
+    assert [r.zone for r in batch] == [ZONE, Y_ZONE]
+    assert batch[1].servers == ("b",) and batch[1].ok
+    assert states(batch[0], "b")[SRV_KEY] == "missing"
+
+
+def test_verify_zones_retries_each_zone_within_its_own_budget():
+    server = FakeServer(RECORDS + Y_RECORDS)
+    broken = FakeServer([NAPTR, A] + Y_RECORDS)  # z.example's SRV never appears
+    fakes = {"a": server, "b": broken}
+    clock = FakeClock()
+    results = verify_zones([ZoneSpec(ZONE, RECORDS, (), (), servers=["b"], wait=1.0),
+                            ZoneSpec(Y_ZONE, Y_RECORDS, (), (), servers=["a"], wait=5.0)],
+                           source_factory=fakes.__getitem__, sleep=clock.sleep, clock=clock)
+    z, y = results
+    assert y.ok and y.attempts == 1 and z.attempts > 1 and not z.ok
+    assert sum(clock.sleeps) == pytest.approx(1.0)  # z's budget; y never waited
+    assert server.calls[("_sip._tcp.y.example.", "SRV")] == 1
+
+
+def test_verify_zones_needs_servers_and_accepts_nothing():
+    assert verify_zones([], ["a"]) == []
+    with pytest.raises(ValueError, match="at least one server"):
+        verify_zones([ZoneSpec(ZONE, RECORDS)])
+
+
+@pytest.mark.bind
+def test_verify_zones_on_bind_equals_verify_zone(good, drifted):
+    servers = [good.nameserver, drifted.nameserver]
+    specs = [ZoneSpec("acme.example", golden_records("acme.example"), [SCTP], ["acme.example"]),
+             ZoneSpec("mysite.ru", golden_records("mysite.ru"), (), ["mysite.ru"],
+                      servers=[good.nameserver]),
+             ZoneSpec("srvonly.example", golden_records("srvonly.example"), (),
+                      ["srvonly.example"], servers=[good.nameserver])]
+    batch = verify_zones(specs, servers)
+    alone = [verify_zone(spec.zone, spec.desired, spec.absent, spec.domains,
+                         list(spec.servers or servers)) for spec in specs]
+    assert [comparable(r) for r in batch] == [comparable(r) for r in alone]
+    assert [r.ok for r in batch] == [False, True, True]
+
+
+@pytest.mark.bind
+def test_each_question_is_asked_once_per_attempt_routes_included(good):
+    sources = {}
+
+    def factory(server):
+        sources[server] = BatchSource(server)
+        return sources[server]
+
+    result = verify_zone("acme.example", golden_records("acme.example"), [], ["acme.example"],
+                         [good.nameserver], source_factory=factory)
+    assert result.ok
+    stats = sources[good.nameserver].stats
+    rrsets = len(group_rrsets(golden_records("acme.example")))
+    # the SOA, every owned RRset, and the SRV targets' A and AAAA (sbc2 has no AAAA)
+    assert stats["sent"] == 1 + rrsets + 1 and stats["resent"] == 0
+    assert stats["fast"] == stats["sent"] and stats["full"] == 0  # no dnspython parse at all
+
+
+# --- real servers: PowerDNS on loopback (the fast path against a second implementation) --------
+
+def _content(rec: Record) -> str:
+    return rec.value.to_text()
+
+
+@pytest.fixture(scope="module")
+def pdns(tmp_path_factory):
+    with PowerDnsServer(tmp_path_factory.mktemp("pdns")) as server:
+        for name in GOLDEN_ZONES:
+            server.create_zone(name)
+            server.patch_rrsets(name, [
+                {"name": key[0], "type": key[1], "ttl": group[0].ttl, "changetype": "REPLACE",
+                 "records": [{"content": _content(r), "disabled": False} for r in group]}
+                for key, group in group_rrsets(golden_records(name)).items()])
+        # a row PowerDNS cannot parse: it answers SERVFAIL for that name and type
+        db = sqlite3.connect(server.database)
+        try:
+            (zone_id,), = db.execute("SELECT id FROM domains WHERE name = 'acme.example'")
+            db.execute("INSERT INTO records (domain_id, name, type, content, ttl, prio, disabled,"
+                       " auth) VALUES (?, 'broken.acme.example', 'SRV', 'not an srv', 300, 0,"
+                       " 0, 1)", (zone_id,))
+            db.commit()
+        finally:
+            db.close()
+        yield server
+
+
+def test_golden_zones_verify_ok_on_powerdns_in_one_call(pdns):
+    specs = [ZoneSpec(name, golden_records(name), (), [name]) for name in GOLDEN_ZONES]
+    sources = {}
+
+    def factory(server):
+        sources[server] = BatchSource(server)
+        return sources[server]
+
+    results = verify_zones(specs, [pdns.nameserver], source_factory=factory)
+    for result in results:
+        assert result.ok, result.to_text()
+        assert all(r.agree for r in result.routes) and len(result.routes) == 2
+    stats = sources[pdns.nameserver].stats
+    assert stats["timeout"] == stats["resent"] == 0
+    assert stats["fast"] > stats["full"]  # the common answers never reach dnspython
+    alone = [verify_zone(s.zone, s.desired, (), s.domains, [pdns.nameserver]) for s in specs]
+    assert [comparable(r) for r in results] == [comparable(r) for r in alone]
+
+
+def test_powerdns_drift_nodata_nxdomain_and_servfail(pdns):
+    desired = [r for r in golden_records("acme.example")
+               if not (r.name in ("sbc1.acme.example.", "sbc2.acme.example.") and r.type == "A")]
+    desired += parse_records("""
+sbc2.acme.example. 3600 IN A 192.0.2.99
+sbc2.acme.example. 3600 IN AAAA 2001:db8::11
+gone.acme.example. 3600 IN A 192.0.2.1
+broken.acme.example. 300 IN SRV 10 50 5060 sbc1.acme.example.
+""")
+    absent = [("_sip._sctp.acme.example.", "SRV"), ("sbc1.acme.example.", "A")]
+    result = verify_zone("acme.example", desired, absent, [], [pdns.nameserver])
+    got = {k: v for k, v in states(result).items() if v != "ok"}
+    assert got == {("sbc2.acme.example.", "A"): "different",
+                   ("sbc2.acme.example.", "AAAA"): "missing",     # NODATA
+                   ("gone.acme.example.", "A"): "missing",        # NXDOMAIN
+                   ("broken.acme.example.", "SRV"): "indeterminate",  # SERVFAIL
+                   ("sbc1.acme.example.", "A"): "extra"}
+    detail = {(c.name, c.type): c.detail for c in result.checks}
+    assert "NODATA" in detail[("sbc2.acme.example.", "AAAA")]
+    assert "NXDOMAIN" in detail[("gone.acme.example.", "A")]
+    assert "SERVFAIL" in detail[("broken.acme.example.", "SRV")]
+    assert not result.ok and len(result.drifted) == 4
+    refused = BatchSource(pdns.nameserver).query("elsewhere.example.", "A")
+    assert refused.status == "refused" and refused.indeterminate
