@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: quickstart test install install-test system-packages clean
+.PHONY: quickstart test install install-test system-packages bench-deps clean
 
 $(BIN)/zonesync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ quickstart: install
 # apt-get install of what the tests talk to (BIND, PowerDNS, sip-dig, git…): .ci/packages.txt
 system-packages:
 	.ci/install-system-packages
+
+# apt-get install of what the benchmarks need beyond the tests (dnsperf): bench/packages.txt.
+# Not part of `make test` or CI: benchmarks stay out of CI.
+bench-deps:
+	.ci/install-system-packages bench/packages.txt
 
 test: system-packages install
 	$(BIN)/python -m pytest -q

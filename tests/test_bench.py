@@ -55,3 +55,28 @@ def test_change_latency_bench_prints_its_table():
     assert "20 of 20 domains synced" in table[1]
     assert table[2].split()[:4] == ["20", "git", "push", "+"]
     assert table[3].split()[:3] == ["20", "PUT", "+"]
+
+
+def test_verify_checks_bench_prints_its_table():
+    """bench/verify_checks.py at N=5 against both servers; dnsperf is used when installed
+    (`make bench-deps`), never required."""
+    import shutil
+
+    from tests.dnsservers import require_binary
+    require_binary("named", "bind9")
+    require_binary("pdns_server", "pdns-server")
+    args = [sys.executable, str(ROOT / "bench" / "verify_checks.py"), "-n", "5", "--repeat", "2",
+            "--seconds", "1"]
+    dnsperf = shutil.which("dnsperf") is not None
+    if not dnsperf:
+        args.append("--no-dnsperf")
+    result = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[:5] == ["server", "N", "RRset", "checks", "seconds"]
+    rows = {line.split()[0]: line.split() for line in lines[1:3]}
+    assert set(rows) == {"PowerDNS", "BIND"}
+    for row in rows.values():
+        assert row[1:3] == ["5", "35"]            # 5 domains, 7 owned RRsets each
+        assert float(row[4]) > 0                  # checks/s
+        assert (float(row[5]) > 0) if dnsperf else row[5] == "n/a"
