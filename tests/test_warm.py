@@ -217,6 +217,8 @@ def test_other_writers_through_the_journal_and_the_directory(tmp_path):
     late.current()
     (zones / "d2.example.yaml").write_text("domain: d2.example\ndisabled: [udp]\nttl: 60\n")
     clock[0] = 11
+    late.current()                  # starts the rescan, in the background
+    late.settle()
     assert late.current().find("d2.example").description.ttl == 60
 
 

@@ -281,6 +281,9 @@ class WarmEstate:
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
+        self._loaded: list[Loaded | None] = []    # entries' loaded, in _order's order
+        self._known_set: set[str] = set()         # hosts some description gives
+        self._racy: set[str] = set()
         self._known: dict[str, int] = {}          # host -> files whose hosts name it
         self._askers: dict[str, set[str]] = {}     # host -> files whose lint asked about it
         self._ask_all: set[str] = set()
@@ -296,7 +299,7 @@ class WarmEstate:
         self._journal_dir: int | None = None
         self._scanned_at: float | None = None
         self._pending: set[str] = set()
-        self._any_racy = False
+        self._rescanning: threading.Thread | None = None
         self._symlinks = False
         self._view: WarmView | None = None
         self.generation = 0
@@ -361,6 +364,7 @@ class WarmEstate:
             e.digest = hashlib.blake2b(text, digest_size=16).digest() if text is not None \
                 else _digest(path)
             e.racy = True
+            self._racy.add(name)
 
     def note_written(self, names: Iterable[str]) -> None:
         """For writers holding the zones lock: tell other processes (the journal) which files
@@ -518,8 +522,14 @@ class WarmEstate:
         else:
             explained = followed and recorded is not None and recorded == dsig[0]
             full = (dsig != self._dir_sig and not explained) or not followed
-            if self.rescan is not None and self.clock() - (self._scanned_at or 0) > self.rescan:
-                full = True
+            if (not full and self.rescan is not None and self._rescanning is None
+                    and self.clock() - (self._scanned_at or 0) > self.rescan):
+                # nothing says a file changed: look at every file's signature anyway (an edit
+                # in place changes no directory entry), off the caller's path
+                self._scanned_at = self.clock()
+                self._rescanning = threading.Thread(target=self._rescan, daemon=True,
+                                                    name="zonesync-zones-rescan")
+                self._rescanning.start()
         changes: dict[str, tuple | None] = {}
         now_ns = time.time_ns()
         if full:
@@ -532,8 +542,7 @@ class WarmEstate:
                 if name not in seen:
                     changes[name] = None
         else:
-            racy = {n for n, e in self._entries.items() if e.racy} if self._any_racy else set()
-            for name in hint | racy:
+            for name in hint | self._racy:
                 if not _listed(name):
                     continue
                 self._check(name, _stat(self.zones / name), now_ns, changes)
@@ -543,8 +552,35 @@ class WarmEstate:
         if changes:
             self._apply({name: (c[0], c[1], None) if c is not None else None
                          for name, c in changes.items()})
-        self._any_racy = any(e.racy for e in self._entries.values()) if changes or full \
-            else self._any_racy
+        self._racy = {n for n in self._racy if n in self._entries and self._entries[n].racy}
+
+    def _rescan(self) -> None:
+        """Every file's signature, stat'ed without holding the estate; what looks changed is
+        looked at again under it (the scan may be older than a change made meanwhile)."""
+        try:
+            self.stats["full_scans"] += 1
+            seen = self._scan(self._dir_stat())
+            with self._lock:
+                suspects = {n for n, sig in seen.items()
+                            if n not in self._entries or self._entries[n].sig != sig}
+                suspects |= {n for n in self._entries if n not in seen}
+                changes: dict = {}
+                now_ns = time.time_ns()
+                for name in suspects:
+                    self._check(name, _stat(self.zones / name), now_ns, changes)
+                if changes:
+                    self._apply({name: (c[0], c[1], None) if c is not None else None
+                                 for name, c in changes.items()})
+        except Exception:  # noqa: BLE001 - the next scan tries again
+            pass
+        finally:
+            self._rescanning = None
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait for a background rescan to end (tests, benchmarks)."""
+        thread = self._rescanning
+        if thread is not None:
+            thread.join(timeout)
 
     def _scan(self, dsig) -> dict[str, Sig | None]:
         if dsig is None:
@@ -585,6 +621,8 @@ class WarmEstate:
             digest = _digest(path)
             if digest == e.digest:
                 e.racy = sig[0] > now_ns - RACY_NS
+                if not e.racy:
+                    self._racy.discard(name)
                 return
         digest = _digest(path)
         changes[name] = (sig, digest)
@@ -593,8 +631,7 @@ class WarmEstate:
         if self._view is None and not self._entries and self._dir_sig is None:
             self._refresh(set())
         if self._view is None or self._view.generation != self.generation:
-            view = WarmView([self._entries[n].loaded for n in self._order], list(self._order),
-                            self.generation, self)
+            view = WarmView(list(self._loaded), list(self._order), self.generation, self)
             view.symlinks = self._symlinks
             self._view = view
         return self._view
@@ -619,9 +656,11 @@ class WarmEstate:
             if change is None:
                 if old is not None:
                     self._entries.pop(name)
+                    self._racy.discard(name)
                     i = bisect.bisect_left(self._order, name)
                     if i < len(self._order) and self._order[i] == name:
                         self._order.pop(i)
+                        self._loaded.pop(i)
                 continue
             sig, digest, loaded = change
             if loaded is None:
@@ -630,14 +669,21 @@ class WarmEstate:
             e = _Entry(name, sig, digest, loaded, keys=_keys(loaded),
                        racy=sig is not None and sig[0] > now_ns - RACY_NS)
             if old is None:
-                bisect.insort(self._order, name)
+                i = bisect.bisect_left(self._order, name)
+                self._order.insert(i, name)
+                self._loaded.insert(i, None)
             self._entries[name] = e
+            if e.racy:
+                self._racy.add(name)
+            else:
+                self._racy.discard(name)
             self._index_entry(e, True)
             keys |= e.keys
             for host in (loaded.description.hosts if loaded.description else ()):
                 old_known.setdefault(host, self._known.get(host, 0) > 0)
                 touched_hosts.add(host)
                 self._known[host] = self._known.get(host, 0) + 1
+                self._known_set.add(host)
             for key in e.keys:
                 self._by_key.setdefault(key, set()).add(name)
             present.append(name)
@@ -648,7 +694,7 @@ class WarmEstate:
             relint |= self._askers.get(host, set())
         if flipped:
             relint |= self._ask_all
-        known = {h for h, n in self._known.items() if n > 0} if relint else set()
+        known = self._known_set
         for name in relint:
             e = self._entries.get(name)
             if e is None:
@@ -682,6 +728,7 @@ class WarmEstate:
             e = self._entries.get(name)
             if e is not None:
                 e.compose()
+                self._loaded[bisect.bisect_left(self._order, name)] = e.loaded
                 if any(f.is_error for f in e.loaded.findings):
                     self._broken.add(name)
                 else:
@@ -701,6 +748,7 @@ class WarmEstate:
                 self._known[host] = n
             else:
                 self._known.pop(host, None)
+                self._known_set.discard(host)
         for key in e.keys:
             names = self._by_key.get(key)
             if names is not None:
