@@ -12,7 +12,22 @@ The comparison and state logic are plain functions over ``Answer`` / ``ZoneAnswe
 (``check_rrset``, ``mark_pending``, ``route_check``, ``delegation_check``); I/O happens only
 through the ``DnsSource`` each server gets from ``source_factory``. A source may also offer
 ``zone_query(zone, "SOA" | "NS") -> ZoneAnswer`` (``LiveSource`` does); without it the serial is
-unknown and pending cannot be told from drift (a warning says so).
+unknown and pending cannot be told from drift (a warning says so). Ownership markers
+(``_zonesync.<type>.<name> TXT``) are not compared: callers pass the compiled records only.
+
+Many zones: ``verify_zones([ZoneSpec, ...])`` verifies them in one pass, each result exactly
+what ``verify_zone`` gives for that zone alone (``verify_zone`` is ``verify_zones`` of one).
+Per attempt and server: one pipelined batch of SOA queries for every zone, then the RRsets of
+every zone plus the addresses the routes will need, in batches asked by a helper thread while
+the previous batch is compared and its routes resolved; route lookups not answered yet are
+asked together in rounds. Every (name, type) is asked once per attempt, shared by the checks
+and the routes. The default source is ``dnssource.BatchSource``: many queries in flight on one
+UDP socket, and a reply that is exactly the expected RRset (rdata bytes, TTL) is taken as "ok"
+without a full parse (``Expected``); anything else — a different RRset, truncation (TCP),
+CNAME, referral, SERVFAIL/REFUSED — goes through dnspython and ``check_rrset`` as always. A
+live resolution whose every lookup got the same answer the compiled view gives is not run
+again: it is the compiled one (the route then lists each RRset in the compiled order, not the
+server's — RRset order means nothing in DNS, RFC 2181 §5).
 
 ``ZoneVerification.to_json()`` shape::
 
