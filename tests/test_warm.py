@@ -275,3 +275,43 @@ def test_time_per_change_does_not_grow_with_the_estate(tmp_path):
         path.write_text(path.read_text().replace("ttl", "ttl") + f"# {i}\n")
         warm.current([path.name])
     assert (time.perf_counter() - started) / 10 < 0.2
+
+
+def test_two_services_on_one_directory_see_each_others_writes(tmp_path):
+    """Two gunicorn workers: each has its own warm estate; a PUT or DELETE through one, or a
+    file dropped in by hand, is what the other answers and syncs from next."""
+    from zonesync.api.config import Settings
+    from zonesync.api.errors import ApiError
+    from zonesync.api.service import Service
+
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "a.example.yaml").write_text("domain: a.example\ndisabled: [udp]\n")
+    config = {"ZONESYNC_ZONES": str(zones), "ZONESYNC_PROVIDERS": str(tmp_path / "providers"),
+              "ZONESYNC_STATE_DIR": str(tmp_path / "state"), "start_runner": "false"}
+    one, two = Service(Settings.from_mapping(config)), Service(Settings.from_mapping(config))
+    assert [f.path.name for f in two.described().files] == ["a.example.yaml"]
+    body = {"disabled": ["udp"], "hosts": {"sbc.b.example": ["192.0.2.7"]}}
+    one.put("b.example", body, "alice")
+    assert two.described().find("b.example") is not None
+    assert two.check_domains(["b.example"]) == ["b.example"]
+    scans = two.warm.stats["full_scans"]
+    one.put("b.example", {**body, "ttl": 60}, "alice")           # replaced: same entry
+    assert two.described().find("b.example").loaded.description.ttl == 60
+    assert two.warm.stats["full_scans"] == scans                  # the journal said which
+    one.delete("b.example", "alice")
+    assert two.described().find("b.example") is None
+    with pytest.raises(ApiError):
+        two.check_domains(["b.example"])
+    (zones / "c.example.yaml").write_text("domain: c.example\ndisabled: [udp]\n")   # by hand
+    assert one.described().find("c.example") is not None
+    assert two.described().find("c.example") is not None
+    for service in (one, two):
+        got = service.described().view
+        want = fresh(zones, service.shown)
+        assert [(f.file, f.findings) for f in got.files] == [(f.file, f.findings) for f in want.files]
+    # a rejected PUT leaves nothing behind, in the cache either
+    with pytest.raises(ApiError):
+        one.put("d.example", {"domain": "d.example", "sip": "nonsense"}, "alice")
+    assert one.described().find("d.example") is None
+    assert not (zones / "d.example.yaml").exists()

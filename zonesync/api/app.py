@@ -67,8 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.install(app)          # after flask-smorest's own handlers: ours answer
 
     service = Service(settings)
-    metrics = Metrics(service.store, lambda: [f for zf in service.described().files
-                                              for f in zf.loaded.findings])
+    metrics = Metrics(service.store, lambda: service.warm.current().findings)
     app.extensions["zonesync"] = service
     app.extensions["zonesync.metrics"] = metrics
     ring = auth.TokenRing(settings.tokens)
