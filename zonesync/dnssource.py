@@ -589,7 +589,10 @@ class BatchSource:
         before the first reply, at least 0.1 s, doubled at each resend — at most ``tries``
         times, and given up ``timeout`` seconds after its first send; a resend also shrinks the
         window by a third (a lost datagram usually means a full socket buffer). A lost
-        datagram thus costs a tenth of a second on a fast server, not the whole timeout."""
+        datagram thus costs a tenth of a second on a fast server, not the whole timeout. A
+        server that answers nothing at all within ``timeout`` gets every question it was not
+        asked yet counted as timed out too (a dead server costs ``timeout``, not one per
+        window)."""
         import heapq
         import random
         import select
@@ -654,6 +657,12 @@ class BatchSource:
                         del in_flight[qid]
                         done += 1
                         stats["timeout"] += 1
+                        if srtt is None:  # not one reply in ``timeout``: the server is down,
+                            stats["timeout"] += n - done  # do not wait for every question
+                            in_flight.clear()
+                            due.clear()
+                            next_index = done = n
+                            break
                         continue
                     generation += 1
                     state[5] = generation
@@ -663,7 +672,7 @@ class BatchSource:
                         except OSError:
                             pass
                         stats["resent"] += 1
-                        if now >= calm:  # a loss: fewer in flight (once per RTO period)
+                        if srtt is not None and now >= calm:  # a loss: fewer in flight
                             window = max(8, window * 2 // 3)
                             calm = now + rto
                         state[2], state[3] = now, state[3] + 1
