@@ -381,3 +381,15 @@ def test_error_rcodes_are_indeterminate(rcode, status):
         batch = BatchSource(f"127.0.0.1:{server.port}", timeout=1.0)
         answer = batch.query("x.noise.example.", "A")
     assert answer.status == status and answer.indeterminate
+
+
+def test_a_silent_server_costs_one_timeout_for_many_questions():
+    port = free_port()
+    batch = BatchSource(f"127.0.0.1:{port}", timeout=0.3, window=20)
+    start = time.monotonic()
+    got = batch.query_many([(f"h{i}.silent.example.", "A") for i in range(500)])
+    elapsed = time.monotonic() - start
+    assert {a.status for a in got.values()} == {"timeout"} and len(got) == 500
+    assert elapsed < 1.5  # not 500 / 20 windows of 0.3 s
+    soa = batch.zone_query("silent.example.", "SOA")
+    assert soa.status == "timeout" and soa.indeterminate
