@@ -41,26 +41,39 @@ def entry_record(desc: Description, entry: Entry) -> Record:
     return srv_for(desc, entry, entry.targets[0])
 
 
-def naptr_records(desc: Description, entries: list[Entry] | None = None) -> list[Record]:
+class _Names(dict):
+    """name → fqdn(name), each absolute name made once per description and shared by every
+    record that holds it (a host is an SRV target and an A/AAAA owner several times over)."""
+
+    def __missing__(self, name: str) -> str:
+        self[name] = absolute = fqdn(name)
+        return absolute
+
+
+def naptr_records(desc: Description, entries: list[Entry] | None = None,
+                  names: _Names | None = None) -> list[Record]:
     if not desc.naptr:
         return []
     if entries is None:
         entries = desc.entries()
-    domain, ttl = fqdn(desc.domain), desc.ttl
-    # naptr_for, with the domain's absolute name made once
+    names = _Names() if names is None else names
+    domain, ttl = names[desc.domain], desc.ttl
+    # naptr_for, with each absolute name made once
     return [Record(domain, ttl, "NAPTR", Naptr(e.order, e.preference, "s", e.service, "",
-                                               fqdn(e.owner)))
+                                               names[e.owner]))
             for e in entries if e.owner]
 
 
-def srv_records(desc: Description, entries: list[Entry] | None = None) -> list[Record]:
+def srv_records(desc: Description, entries: list[Entry] | None = None,
+                names: _Names | None = None) -> list[Record]:
     out = []
     ttl = desc.ttl
+    names = _Names() if names is None else names
     for entry in desc.entries() if entries is None else entries:
         if entry.owner:
-            # srv_for, with the owner's absolute name made once per RRset
-            owner = fqdn(entry.owner)
-            out += [Record(owner, ttl, "SRV", Srv(t.priority, t.weight, t.port, fqdn(t.host)))
+            # srv_for, with each absolute name made once
+            owner = names[entry.owner]
+            out += [Record(owner, ttl, "SRV", Srv(t.priority, t.weight, t.port, names[t.host]))
                     for t in entry.targets]
     for _transport, owner in desc.disabled_owners():
         out.append(unavailable_srv(desc, owner))
@@ -72,11 +85,12 @@ def _address_type(text: str) -> str:
     return "A" if ipaddress.ip_address(text).version == 4 else "AAAA"
 
 
-def address_records(desc: Description) -> list[Record]:
+def address_records(desc: Description, names: _Names | None = None) -> list[Record]:
     out = []
     ttl = desc.ttl
+    names = _Names() if names is None else names
     for host, addresses in desc.hosts.items():
-        name = fqdn(host)
+        name = names[host]
         for text in addresses:
             out.append(Record(name, ttl, _address_type(text), Address(text)))
     return out
@@ -84,9 +98,9 @@ def address_records(desc: Description) -> list[Record]:
 
 def compile_description(desc: Description) -> frozenset[Record]:
     """The exact record set one description publishes (SPEC C1–C4)."""
-    entries = desc.entries()
-    return frozenset(naptr_records(desc, entries) + srv_records(desc, entries)
-                     + address_records(desc))
+    entries, names = desc.entries(), _Names()
+    return frozenset(naptr_records(desc, entries, names) + srv_records(desc, entries, names)
+                     + address_records(desc, names))
 
 
 def compile_zone(descriptions: Iterable[Description]) -> frozenset[Record]:

@@ -13,6 +13,7 @@ import re
 import stat
 import typing
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 import yaml
@@ -29,45 +30,70 @@ MAX_NODES = 100_000            # YAML aliases can expand a small file exponentia
 SUFFIXES = (".yaml", ".yml")
 
 
+class LazyLines(Mapping):
+    """The line map of a file read by the fast path, made on first use by parsing its text
+    again, fully (the fast path keeps no positions). Shared by every Loaded made from it."""
+
+    __slots__ = ("_text", "_file", "_map", "aliased")
+
+    def __init__(self, text: str, file: str):
+        self._text, self._file, self._map = text, file, None
+        self.aliased = False   # set once the description validated: canonical host keys too
+
+    def _lines(self) -> dict[str, int]:
+        if self._map is None:
+            data, lines, _ = parse_yaml(self._text, self._file)
+            if self.aliased and isinstance(data, dict):
+                _alias_host_lines(data, lines)
+            self._map, self._text = lines, None
+        return self._map
+
+    def __getitem__(self, path: str) -> int:
+        return self._lines()[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._lines()
+
+    def __iter__(self):
+        return iter(self._lines())
+
+    def __len__(self) -> int:
+        return len(self._lines())
+
+    def __eq__(self, other: object) -> bool:
+        return self._lines() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._lines()) if self._map is not None else "LazyLines(…)"
+
+
 class Loaded:
     """One description file: the validated description (None if it has errors) and findings.
 
-    ``lines`` maps field paths to lines. A file read by the fast path (``fastyaml``) has no
-    line map until a finding needs one: then its text is parsed again, fully, once."""
+    ``lines`` maps field paths to lines (for a file read by the fast path, lazily: see
+    ``LazyLines``)."""
 
-    __slots__ = ("file", "description", "findings", "_lines", "_text")
+    __slots__ = ("file", "description", "findings", "lines")
 
     def __init__(self, file: str, description: Description | None,
-                 findings: list[Finding] | None = None, lines: dict[str, int] | None = None,
-                 *, text: str | None = None):
+                 findings: list[Finding] | None = None,
+                 lines: dict[str, int] | LazyLines | None = None):
         self.file = file
         self.description = description
         self.findings = [] if findings is None else findings
-        self._lines = {} if lines is None and text is None else lines
-        self._text = text
-
-    @property
-    def lines(self) -> dict[str, int]:
-        if self._lines is None:
-            data, lines, _ = parse_yaml(self._text, self.file)
-            if self.description is not None and isinstance(data, dict):
-                _alias_host_lines(data, lines)
-            self._lines, self._text = lines, None
-        return self._lines
-
-    @lines.setter
-    def lines(self, value: dict[str, int]) -> None:
-        self._lines, self._text = value, None
+        self.lines = {} if lines is None else lines
 
     def __repr__(self) -> str:
         return (f"Loaded(file={self.file!r}, description={self.description!r}, "
-                f"findings={self.findings!r})")
+                f"findings={self.findings!r}, lines={self.lines!r})")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Loaded):
             return NotImplemented
-        return (self.file, self.description, self.findings, self.lines) == \
-            (other.file, other.description, other.findings, other.lines)
+        return (self.file, self.description, self.findings) == \
+            (other.file, other.description, other.findings) and self.lines == other.lines
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
@@ -377,10 +403,8 @@ def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None, *,
                   text: str | None = None) -> Loaded:
     """Parsed YAML/JSON data → a Loaded with findings located in ``shown``. ``text``: the
     YAML the data came from, parsed again for the line map only if a finding needs it."""
-    if text is not None:
-        loaded = Loaded(shown, None, text=text)
-    else:
-        loaded = Loaded(shown, None, lines=lines or {})
+    lazy = LazyLines(text, shown) if text is not None else None
+    loaded = Loaded(shown, None, lines=lazy if lazy is not None else lines or {})
     if not isinstance(data, dict):
         loaded.findings.append(loaded.locate(F.make(
             "schema-type", f"a description is a mapping with `domain:` and `sip:`; found "
@@ -391,8 +415,10 @@ def validate_data(data: Any, shown: str, lines: dict[str, int] | None = None, *,
     except ValidationError as exc:
         loaded.findings.extend(loaded.locate(f) for f in schema_findings(exc))
     else:
-        if loaded._lines is not None:
-            _alias_host_lines(data, loaded._lines)
+        if lazy is not None:
+            lazy.aliased = True
+        else:
+            _alias_host_lines(data, loaded.lines)
     return loaded
 
 

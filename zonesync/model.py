@@ -169,7 +169,7 @@ class Description(_Strict):
 
 # --- derived view ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryTarget:
     host: str          # canonical name, or "." for "not available"
     port: int
@@ -177,7 +177,7 @@ class EntryTarget:
     weight: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A `sip` entry with its defaults applied: one NAPTR record and the SRV RRset it names."""
 

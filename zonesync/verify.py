@@ -247,7 +247,7 @@ def expected_ttl(records: Sequence[Record],
                  ttl_rounding: Callable[[int], int] | None = None) -> int:
     """The RRset's TTL (the lowest, should they differ: RFC 2181 §5.2), rounded as the
     provider rounds."""
-    ttl = min(rec.ttl for rec in records)
+    ttl = records[0].ttl if len(records) == 1 else min(rec.ttl for rec in records)
     return ttl_rounding(ttl) if ttl_rounding is not None else ttl
 
 
