@@ -147,6 +147,7 @@ class Description(_Strict):
             raise PydanticCustomError(
                 "schema-missing", "a description needs at least one `sip` entry (or `disabled:` "
                 "transports)", {"key": "sip"})
+        _share_fields_sets(self)
         return self
 
     @property
@@ -165,6 +166,32 @@ class Description(_Strict):
     def disabled_owners(self) -> list[tuple[str, str]]:
         """(transport, absolute owner) of every `disabled` transport."""
         return [(t, names.join(TRANSPORTS[t].owner, self.domain)) for t in dict.fromkeys(self.disabled)]
+
+
+# Every model instance carries the set of field names given in the file (pydantic's
+# ``model_fields_set``), a 216-byte set each: ten of them per description, over 2 KiB. The
+# models are frozen, so pydantic never changes those sets (a copy gets its own): equal sets
+# are shared instead, one per distinct set of names.
+_FIELDS_SETS: dict[frozenset, set] = {}
+
+
+def _shared_set(names: set) -> set:
+    key = frozenset(names)
+    shared = _FIELDS_SETS.get(key)
+    if shared is None:
+        if len(_FIELDS_SETS) >= 4096:   # a bound, for estates that use every combination
+            return names
+        shared = _FIELDS_SETS[key] = names
+    return shared
+
+
+def _share_fields_sets(desc: "Description") -> None:
+    setattr_ = object.__setattr__
+    for model in (desc, *desc.sip, *(t for e in desc.sip for t in e.targets)):
+        names = model.__pydantic_fields_set__
+        shared = _shared_set(names)
+        if shared is not names:
+            setattr_(model, "__pydantic_fields_set__", shared)
 
 
 # --- derived view ------------------------------------------------------------------------------
