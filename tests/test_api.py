@@ -23,6 +23,7 @@ import yaml
 from tests.dnsservers import require_binary
 from tests.helpers import ROOT, cli
 from zonesync.api import create_app
+from zonesync.store import Store
 
 TOKENS = {   # name: (scopes, token)
     "reader": ("read", "rd-0123456789abcdef-reader"),
@@ -774,3 +775,27 @@ def test_schemathesis_no_server_errors(fuzz_schema, method, path, mode):
             assert secret not in response.text
 
     check()
+
+
+def test_domain_list_is_rendered_once_per_change(api, home, monkeypatch):
+    """GET /v1/domains is kept rendered until zones/ or a domain's sync/drift state moves
+    (in any process: the store's status counter), then rendered anew."""
+    first = api.call("GET", "/v1/domains", "reader").get_json()["domains"]
+    assert {d["domain"]: d["state"] for d in first}["mysite.ru"] is None
+    store = api.service.store
+    real = store.domain_states
+    monkeypatch.setattr(store, "domain_states", lambda: pytest.fail("rendered again"))
+    assert api.call("GET", "/v1/domains", "reader").get_json()["domains"] == first
+    monkeypatch.setattr(store, "domain_states", real)
+
+    other = Store(store.path)        # another worker or the runner process
+    other.record_domain_sync("mysite.ru", "job-1", True, 1_700_000_000.0, verified=True)
+    other.record_drift({"domain": "mysite.ru", "zone": "mysite.ru.", "provider": "local",
+                        "state": "drift", "drifted": 1}, 1_700_000_001.0)
+    listed = {d["domain"]: d for d in api.call("GET", "/v1/domains", "reader").get_json()["domains"]}
+    assert listed["mysite.ru"]["state"]["last_job_id"] == "job-1"
+    assert listed["mysite.ru"]["drift"] == "drift"
+
+    (home / "zones" / "mysite.ru.yaml").unlink()
+    listed = {d["domain"]: d for d in api.call("GET", "/v1/domains", "reader").get_json()["domains"]}
+    assert listed["mysite.ru"]["described"] is False

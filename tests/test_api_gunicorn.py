@@ -33,16 +33,31 @@ NEW = {"hosts": {"sip.gunicorn.example": ["192.0.2.80"]},
 
 @pytest.fixture
 def server(tmp_path: Path):
-    require(GUNICORN.exists(), f"gunicorn is missing ({GUNICORN}): pip install gunicorn")
-    shutil.copytree(ROOT / "zones", tmp_path / "zones")
-    shutil.copytree(ROOT / "providers", tmp_path / "providers")
-    port = free_port()
+    yield from _gunicorn(tmp_path, {})
+
+
+@pytest.fixture
+def split_server(tmp_path: Path):
+    """The API's workers only queue jobs; `zonesync runner` (started by the test) runs them."""
+    yield from _gunicorn(tmp_path, {"ZONESYNC_START_RUNNER": "false"})
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZONESYNC_")}
     env.update({"ZONESYNC_ZONES": str(tmp_path / "zones"),
                 "ZONESYNC_PROVIDERS": str(tmp_path / "providers"),
                 "ZONESYNC_STATE_DIR": str(tmp_path / "state"),
                 "ZONESYNC_TOKENS": f"ops:read,sync,write:{TOKEN}",
                 "ZONESYNC_WEBHOOK_SECRET": SECRET})
+    return env
+
+
+def _gunicorn(tmp_path: Path, extra: dict[str, str]):
+    require(GUNICORN.exists(), f"gunicorn is missing ({GUNICORN}): pip install gunicorn")
+    shutil.copytree(ROOT / "zones", tmp_path / "zones")
+    shutil.copytree(ROOT / "providers", tmp_path / "providers")
+    port = free_port()
+    env = _env(tmp_path) | extra
     log = open(tmp_path / "gunicorn.log", "w+")
     proc = subprocess.Popen(
         [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "10",
@@ -164,3 +179,40 @@ def test_gunicorn_two_workers_one_runner(server):
     # zonesync logs through gunicorn's logger: one worker took the runner lock, once
     assert output.count("runs the jobs of") == 1, output
     assert f"runner: this process (pid {leader})" in output
+
+
+def test_runner_in_its_own_process(split_server):
+    """ZONESYNC_START_RUNNER=false: the workers queue, `zonesync runner` runs every job once,
+    holds the runner lock, and stops cleanly on SIGTERM."""
+    from zonesync.store import Store
+
+    base, home, proc, log = split_server
+    r = call("POST", f"{base}/v1/syncs", json={"domains": ["mysite.ru"]})
+    assert r.status_code == 202, r.text
+    queued = r.json()["id"]
+    time.sleep(0.5)
+    assert call("GET", f"{base}/v1/syncs/{queued}").json()["state"] == "queued"  # nobody runs it
+
+    runner_log = open(home / "runner.log", "w+")
+    runner = subprocess.Popen([str(GUNICORN.parent / "zonesync"), "runner"], cwd=home,
+                              env=_env(home), stdout=runner_log, stderr=subprocess.STDOUT)
+    try:
+        assert wait(base, queued)["state"] == "succeeded"
+        r = call("PUT", f"{base}/v1/domains/gunicorn.example", json=NEW)
+        assert r.status_code == 201, r.text
+        r = call("POST", f"{base}/v1/syncs", json={"domains": ["gunicorn.example"]})
+        job = wait(base, r.json()["id"])
+        assert job["state"] == "succeeded" and job["attempts"] == 1, job["error"]
+        assert "sip.gunicorn.example." in (home / "state" / "zones" /
+                                          "gunicorn.example.zone").read_text()
+        assert int((home / "state" / "runner.lock").read_text().split()[0]) == runner.pid
+        for _ in range(20):
+            ready = requests.get(f"{base}/readyz", headers={"Connection": "close"}, timeout=10)
+            assert ready.json()["checks"]["runner"]["leader_here"] is False
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        code = runner.wait(30)
+    assert code == 0
+    output = _read(runner_log) + _read(log)
+    assert TOKEN not in output and SECRET not in output and "Traceback" not in output
+    assert Store(home / "state" / "zonesync.db").counts_by_state()["succeeded"] == 2

@@ -551,6 +551,53 @@ def serve_cmd(ctx, listen) -> None:
         _fail(f"cannot listen on {listen}: {exc.strerror or exc}", code=1)
 
 
+@cli.command("runner")
+@click.option("--nice", "niceness", type=click.IntRange(0, 19), default=5, show_default=True,
+              help="Run the jobs at this lower CPU priority, so that the API stays quick.")
+@click.pass_context
+def runner_cmd(ctx, niceness) -> None:
+    """Run the service's jobs (syncs, drift checks) in this process, for an API whose workers
+    only queue them (ZONESYNC_START_RUNNER=false).
+
+    \b
+    Jobs are CPU work (octoDNS, verify); in the API's own workers they compete with requests
+    for the GIL. Split, the API answers in milliseconds while jobs run:
+      ZONESYNC_START_RUNNER=false gunicorn -w 2 'zonesync.api:create_app()' &
+      zonesync runner
+    Same settings (environment) as the API. One runner holds the runner lock; a second one
+    waits and takes over when the first ends. SIGTERM or Ctrl-C stops it (a running job is
+    finished first)."""
+    import logging
+    import signal
+    import threading
+
+    from .api.config import ConfigError, Settings
+    from .api.service import Service
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("ZONESYNC_")}
+    env.update({"ZONESYNC_ZONES": ctx.obj["zones"], "ZONESYNC_PROVIDERS": ctx.obj["providers"],
+                "ZONESYNC_START_RUNNER": "true"})
+    if ctx.obj["state"]:
+        env["ZONESYNC_STATE_DIR"] = ctx.obj["state"]
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("zonesync").setLevel(logging.INFO)
+    try:
+        service = Service(Settings.from_env(env))
+    except ConfigError as exc:
+        _fail(f"configuration: {exc}")
+    if niceness:
+        os.nice(niceness)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    leader = service.start()
+    click.echo(f"zonesync runner: jobs of {service.store.path} "
+               f"{'run here' if leader else 'run by another runner; waiting to take over'}",
+               err=True)
+    stop.wait()
+    service.stop()
+
+
 # --- rules ----------------------------------------------------------------------------------
 
 @cli.command("rules")

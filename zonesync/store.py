@@ -98,6 +98,11 @@ _SCHEMA = [
         checked_at DOUBLE PRECISION NOT NULL,
         report TEXT NOT NULL,
         PRIMARY KEY (domain, zone, provider))""",
+    # bumped with every change to domain_status or drift_reports: readers that render them
+    # (GET /v1/domains) keep their answer until it moves
+    """CREATE TABLE IF NOT EXISTS counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL)""",
 ]
 
 _JOB_COLUMNS = ("id, kind, state, requested_by, domains, dry_run, created_at, started_at, "
@@ -163,6 +168,11 @@ def _job(row) -> Job:
     return Job(id_, kind, state, requested_by, json.loads(domains) if domains else None,
                bool(dry_run), created_at, started_at, finished_at, attempts, coalesced,
                json.loads(result) if result else None, error)
+
+
+def _bump(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("INSERT INTO counters (name, value) VALUES (?, 1) "
+                 "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1", (name,))
 
 
 class Store:
@@ -417,6 +427,7 @@ class Store:
                 "OR domain_status.last_sync_at <= excluded.last_sync_at",
                 (_domain(domain), at, job_id, int(bool(ok)), at if ok else None,
                  None if verified is None else int(bool(verified))))
+            _bump(conn, "status")
 
     def domain_states(self) -> dict[str, dict]:
         out = {}
@@ -443,6 +454,17 @@ class Store:
                 (_domain(report["domain"]), str(report["zone"]), str(report["provider"]),
                  str(report["state"]), int(report.get("drifted") or 0), at,
                  json.dumps(report)))
+            _bump(conn, "status")
+
+    def status_version(self) -> int:
+        """Moves whenever a domain's sync state or drift report changes (any process)."""
+        row = self._conn().execute("SELECT value FROM counters WHERE name = 'status'").fetchone()
+        return row[0] if row else 0
+
+    def drift_states(self) -> list[tuple[str, str]]:
+        """(domain, state) of every latest drift report: what a list shows, without the reports."""
+        return self._conn().execute(
+            "SELECT domain, state FROM drift_reports ORDER BY domain, zone, provider").fetchall()
 
     def latest_drift(self, domain: str | None = None) -> list[dict]:
         """The latest report of each (domain, zone, provider), with ``checked_at``."""

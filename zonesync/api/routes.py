@@ -153,19 +153,30 @@ class DomainList(MethodView):
         """Every domain: its file, lint counts, last sync and verification, latest drift."""
         svc = service()
         described = svc.described()
-        states = svc.store.domain_states()
-        drift = _drift_by_domain(svc.store.latest_drift())
-        out, seen = [], set()
-        for domain, file, zone, valid, errors_, warnings in described.rows():
-            out.append({"domain": domain, "file": file, "zone": zone, "described": True,
-                        "valid": valid, "errors": errors_, "warnings": warnings,
-                        "state": states.get(domain), "drift": drift.get(domain)})
-            seen.add(domain)
-        for domain in sorted(set(states) - seen):
-            out.append({"domain": domain, "file": None, "zone": None, "described": False,
-                        "valid": False, "errors": 0, "warnings": 0, "state": states[domain],
-                        "drift": drift.get(domain)})
-        return reply({"domains": out})
+        key = (id(described.view), getattr(described.view, "generation", None),
+               svc.store.status_version())
+        cached = svc.domain_list
+        if cached is None or cached[0] != key:
+            # rendered once per (zones/ generation, store status): a list of thousands of
+            # domains polled by dashboards costs one comparison, not a render, per request
+            cached = svc.domain_list = (key, _render_domain_list(svc, described))
+        return current_app.response_class(cached[1], status=200, mimetype="application/json")
+
+
+def _render_domain_list(svc, described) -> bytes:
+    states = svc.store.domain_states()
+    drift = _drift_by_domain([{"domain": d, "state": st} for d, st in svc.store.drift_states()])
+    out, seen = [], set()
+    for domain, file, zone, valid, errors_, warnings in described.rows():
+        out.append({"domain": domain, "file": file, "zone": zone, "described": True,
+                    "valid": valid, "errors": errors_, "warnings": warnings,
+                    "state": states.get(domain), "drift": drift.get(domain)})
+        seen.add(domain)
+    for domain in sorted(set(states) - seen):
+        out.append({"domain": domain, "file": None, "zone": None, "described": False,
+                    "valid": False, "errors": 0, "warnings": 0, "state": states[domain],
+                    "drift": drift.get(domain)})
+    return (current_app.json.dumps({"domains": out}) + "\n").encode()
 
 
 _RANK = {"clean": 0, "pending": 1, "drift": 2, "error": 3}

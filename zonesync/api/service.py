@@ -122,6 +122,7 @@ class Service:
                              workers=settings.workers, drift_interval=settings.drift_interval,
                              remediate=settings.drift_remediate, poll=0.02)
         self.leader = False
+        self.domain_list: tuple | None = None   # GET /v1/domains, rendered: (key, body)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
