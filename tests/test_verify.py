@@ -786,3 +786,31 @@ broken.acme.example. 300 IN SRV 10 50 5060 sbc1.acme.example.
     assert not result.ok and len(result.drifted) == 4
     refused = BatchSource(pdns.nameserver).query("elsewhere.example.", "A")
     assert refused.status == "refused" and refused.indeterminate
+
+
+def test_the_compiled_routes_are_resolved_once_for_servers_that_answer_alike(monkeypatch):
+    import zonesync.verify as V
+
+    calls = Counter()
+    real = V.resolve
+
+    def counting(uri, source, *args, **kwargs):  # resolutions that ran to the end
+        result = real(uri, source, *args, **kwargs)
+        calls["compiled" if isinstance(source, V._CompiledView) else "live"] += 1
+        return result
+
+    monkeypatch.setattr(V, "resolve", counting)
+    customer = rec("pbx.z.example. 3600 IN A 192.0.2.50")
+    alike, _ = run({"a": FakeServer(RECORDS + [customer]), "b": FakeServer(RECORDS + [customer])},
+                   absent=[("_sips._tcp.z.example.", "SRV")])  # what sips: asks: no round 2
+    assert alike.ok and calls == {"compiled": 2, "live": 4}  # b reuses a's compiled routes
+    assert [r.compiled for r in alike.routes[:2]] == [r.compiled for r in alike.routes[2:]]
+    calls.clear()
+    # b answers a question the compiled view passes through differently (sip's AAAA): b's
+    # compiled sip: route is resolved again, and says what b's own data gives
+    aaaa = rec("sip.z.example. 3600 IN AAAA 2001:db8::1")
+    differ, _ = run({"a": FakeServer(RECORDS), "b": FakeServer(RECORDS + [aaaa])},
+                    absent=[("_sips._tcp.z.example.", "SRV")])
+    assert calls == {"compiled": 3, "live": 4} and differ.ok  # sips: never asks that AAAA
+    assert [t.address for t in differ.routes[2].compiled.targets] == ["192.0.2.1",
+                                                                       "2001:db8::1"]

@@ -430,11 +430,18 @@ class _Failing:
 
 
 class _Miss(Exception):
-    """A route lookup not answered yet in this attempt: asked in the next round."""
+    """Route lookups not answered yet in this attempt: asked in the next round. An address
+    lookup brings its sibling (resolution asks A and AAAA together)."""
 
-    def __init__(self, key: Key):
-        super().__init__(key)
-        self.key = key
+    def __init__(self, *keys: Key):
+        super().__init__(*keys)
+        self.keys = keys
+
+    def wanted(self):
+        for name, rtype in self.keys:
+            yield name, rtype
+            if rtype in ("A", "AAAA"):
+                yield name, "AAAA" if rtype == "A" else "A"
 
 
 class _Answers:
@@ -478,27 +485,58 @@ class _Traced:
 
 
 class _CompiledView:
-    """The compiled records laid over live answers (``OverlaySource``), noting whether every
-    answer it gave is the one live DNS gave (a desired RRset served exactly as desired — the
-    TTL aside, which resolution never reads — or the live answer passed through untouched).
-    If so, resolving over live answers asks the same questions, gets the same answers and
-    reaches the same Resolution: it need not be run (``resolve`` is deterministic)."""
+    """The compiled records laid over live answers (``OverlaySource``), recording what the
+    resolution asked: the desired RRsets it got from the compiled records (``desired``) and
+    the live answers it got through the overlay (``fallback``: (key, answer), and whether
+    each was passed through untouched, ``passthrough``).
+
+    If every desired RRset it read was served exactly as desired (the TTL aside, which
+    resolution never reads) and every live answer passed through untouched, resolving over
+    the live answers asks the same questions, gets the same answers and reaches the same
+    Resolution: it need not be run (``resolve`` is deterministic). And the compiled
+    resolution depends on nothing but the compiled records and ``fallback``: another server
+    (or attempt) giving equal answers there gets the same one (``_ZoneRun.compiled``)."""
 
     def __init__(self, overlay: OverlaySource, cache: _Answers, traced: _Traced):
         self.overlay, self.cache, self.traced = overlay, cache, traced
         self.index = overlay._memory._index
-        self.same = True
+        self.desired: list[Key] = []
+        self.fallback: list[tuple[Key, Answer]] = []
+        self.passthrough = True
 
     def query(self, name: str, rtype: str) -> Answer:
         key = (name.lower(), rtype.upper())
         self.traced.last = None
         answer = self.overlay.query(name, rtype)
-        if self.same:
-            if key in self.index:
-                self.same = self.cache.matched(key)
-            else:
-                self.same = answer is self.traced.last
+        if key in self.index:
+            self.desired.append(key)
+        else:
+            live = self.traced.last
+            if live is not None:
+                self.fallback.append((key, live))
+            if answer is not live:
+                self.passthrough = False
         return answer
+
+    @property
+    def same(self) -> bool:
+        matched = self.cache.matched
+        return self.passthrough and all(matched(key) for key in self.desired)
+
+
+def _compiled_again(memo, cache: _Answers) -> tuple[Resolution, bool] | None:
+    """(the remembered compiled Resolution, whether the live one equals it) when this
+    server's answers to every live question it depended on are equal; else None."""
+    resolution, desired, fallback, passthrough = memo
+    missing = [key for key, _answer in fallback
+               if key not in cache.answers and key not in cache.raw]
+    if missing:  # ask them all in the next round (not one per round, as resolving would)
+        raise _Miss(*missing)
+    for key, answer in fallback:
+        if cache.query(*key) != answer:
+            return None
+    matched = cache.matched
+    return resolution, passthrough and all(matched(key) for key in desired)
 
 
 MAX_ROUNDS = 16  # route lookups asked in rounds; after that, one by one
@@ -692,11 +730,19 @@ def _routes(server: str, source, work: list[tuple[_Task, _Outcome]], answers: di
             if overlay is None:
                 overlay = overlays[id(run)] = run.plan.overlay(traced)
             try:
-                view = _CompiledView(overlay, cache, traced)
-                compiled = resolve(parsed, view)
-                live = compiled if view.same else resolve(parsed, cache)
+                memo = run.compiled.get(uri)
+                again_ = _compiled_again(memo, cache) if memo is not None else None
+                if again_ is not None:
+                    compiled, same = again_
+                else:
+                    view = _CompiledView(overlay, cache, traced)
+                    compiled = resolve(parsed, view)
+                    same = view.same
+                    run.compiled[uri] = (compiled, tuple(view.desired), tuple(view.fallback),
+                                         view.passthrough)
+                live = compiled if same else resolve(parsed, cache)
             except _Miss as miss:
-                missing[miss.key] = None
+                missing.update(dict.fromkeys(miss.wanted()))
                 again.append((task, outcome, uri))
                 continue
             outcome.routes[uri] = route_check(uri, server, live, compiled)
@@ -780,6 +826,8 @@ class _ZoneRun:
                            key=lambda k: (tuple(reversed(k[0].rstrip(".").split("."))), k[1]))
         self.uris = []
         self.parsed: dict[str, str | SipUri] = {}
+        # uri → the last compiled Resolution and what it depended on (``_CompiledView``)
+        self.compiled: dict[str, tuple] = {}
         for domain in dict.fromkeys(d.strip().rstrip(".").lower() for d in spec.domains):
             for scheme in ("sip", "sips"):
                 uri = f"{scheme}:{domain}"
@@ -899,13 +947,13 @@ def verify_zones(zones: Iterable[ZoneSpec], servers: Sequence[str] | None = None
             for run in active:
                 for server, (keys, uris) in run.todo.items():
                     per_server.setdefault(server, []).append(_Task(run, keys, uris))
-            if len(per_server) == 1:
-                (server, tasks), = per_server.items()
-                results = {server: _attempt_many(server, batches[server], tasks)}
-            else:
-                futures = {s: drivers.submit(_attempt_many, s, batches[s], tasks)
-                           for s, tasks in per_server.items()}
-                results = {s: f.result() for s, f in futures.items()}
+            # The first server alone, then the others together: they reuse its compiled
+            # routes where they answer alike (``_CompiledView``); their waits overlap.
+            (first, tasks), *others = per_server.items()
+            results = {first: _attempt_many(first, batches[first], tasks)}
+            futures = {s: drivers.submit(_attempt_many, s, batches[s], tasks)
+                       for s, tasks in others}
+            results.update((s, f.result()) for s, f in futures.items())
             for server, tasks in per_server.items():
                 for task, outcome in zip(tasks, results[server]):
                     task.run.record(server, outcome)
