@@ -20,13 +20,16 @@ call a zone, the pre-batch path), ``--repeat`` times (the best run is reported; 
 all ok), and ``dnsperf`` (Debian package dnsperf, ``make bench-deps``) replays the same names
 and types for ``--seconds``. Without dnsperf that column says so and the rest still runs.
 
-Prints one table: server, N, RRset checks, seconds, checks/s, dnsperf q/s, ratio. The machine
-is shared and has 2 cores: numbers are noisy, compare within one run. Not a test.
+Prints one table: server, N, RRset checks, seconds, checks/s, dnsperf q/s, ratio, and the CPU
+seconds of this process for the best pass; with both servers, a row "both" verifies every
+zone on both in one call (what a sync does; no dnsperf figure). The machine is shared and
+has 2 cores: numbers are noisy, compare within one run. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import sqlite3
@@ -134,25 +137,25 @@ def query_set(zones: dict[str, list[Record]]) -> list[tuple[str, str]]:
             for key in sorted({(r.name, r.type) for r in records})]
 
 
-def run_verify(nameserver: str, zones: dict[str, list[Record]], mode: str
+def run_verify(nameservers: list[str], zones: dict[str, list[Record]], mode: str
                ) -> tuple[float, int, float]:
     """(seconds, RRset checks, CPU seconds of this process) of one verify pass over every
-    zone; raises unless all ok."""
+    zone on ``nameservers``; raises unless all ok."""
     from zonesync import verify
 
     cpu = time.process_time()
     start = time.perf_counter()
     if mode == "batch":
         results = verify.verify_zones([verify.ZoneSpec(zone, records, (), [zone.rstrip(".")])
-                                       for zone, records in zones.items()], [nameserver])
+                                       for zone, records in zones.items()], nameservers)
     else:
-        results = [verify.verify_zone(zone, records, (), [zone.rstrip(".")], [nameserver])
+        results = [verify.verify_zone(zone, records, (), [zone.rstrip(".")], nameservers)
                    for zone, records in zones.items()]
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
     bad = [r for r in results if not r.ok]
     if bad:
-        raise SystemExit(f"verify not ok on {nameserver} for {len(bad)} zone(s):\n"
+        raise SystemExit(f"verify not ok on {nameservers} for {len(bad)} zone(s):\n"
                          + bad[0].to_text())
     return elapsed, sum(len(r.checks) for r in results), cpu
 
@@ -185,38 +188,43 @@ def main(argv: list[str] | None = None) -> int:
     dnsperf = None if args.no_dnsperf else (
         shutil.which("dnsperf") or shutil.which("dnsperf", path="/usr/bin:/usr/local/bin"))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="zonesync-verify-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="zonesync-verify-bench-") as tmp, \
+            contextlib.ExitStack() as running:
         workdir = Path(tmp)
         zones = compile_zones(args.n, workdir)
         queries = query_set(zones)
+        started = []
         for server in wanted:
             if server == "pdns":
                 extra = {} if args.pdns_no_cache else {
                     "cache-ttl": "20", "negquery-cache-ttl": "60", "query-cache-ttl": "20",
                     "zone-cache-refresh-interval": "300"}
                 proc = PowerDnsServer(workdir / "pdns", extra_config=extra)
+                running.callback(proc.stop)
                 proc.start()
                 fill_powerdns(proc.database, zones)
                 if not args.pdns_no_cache:  # the zone cache was filled at start: reload it
                     proc.stop()
                     proc.start()
-                label, host, port = "PowerDNS", proc.address, proc.dns_port
+                started.append(("PowerDNS", proc.address, proc.dns_port))
             elif server == "bind":
                 texts = {zone.rstrip("."): zone_file(zone, records)
                          for zone, records in zones.items()}
                 proc = BindServer(texts, workdir / "bind", startup_timeout=120)
+                running.callback(proc.stop)
                 proc.start()
-                label, host, port = "BIND", proc.address, proc.port
+                started.append(("BIND", proc.address, proc.port))
             else:
                 raise SystemExit(f"unknown server {server!r}: pdns or bind")
-            try:
-                runs = [run_verify(f"{host}:{port}", zones, args.mode)
-                        for _ in range(max(1, args.repeat))]
-                seconds, checks, cpu = min(runs)
-                qps = (run_dnsperf(dnsperf, host, port, queries, args.seconds, workdir)
-                       if dnsperf else None)
-            finally:
-                proc.stop()
+        measured = [(label, [f"{host}:{port}"], (host, port)) for label, host, port in started]
+        if len(started) > 1:  # what a sync does: every zone on every server, in one call
+            measured.append(("both", [f"{h}:{p}" for _l, h, p in started], None))
+        for label, nameservers, address in measured:
+            runs = [run_verify(nameservers, zones, args.mode)
+                    for _ in range(max(1, args.repeat))]
+            seconds, checks, cpu = min(runs)
+            qps = (run_dnsperf(dnsperf, *address, queries, args.seconds, workdir)
+                   if dnsperf and address else None)
             rows.append((label, args.n, checks, seconds, checks / seconds, qps,
                          [r[0] for r in runs], cpu))
     print(f"{'server':<9} {'N':>6} {'RRset checks':>13} {'seconds':>8} {'checks/s':>9} "

@@ -80,3 +80,5 @@ def test_verify_checks_bench_prints_its_table():
         assert row[1:3] == ["5", "35"]            # 5 domains, 7 owned RRsets each
         assert float(row[4]) > 0                  # checks/s
         assert (float(row[5]) > 0) if dnsperf else row[5] == "n/a"
+    both = lines[3].split()                       # every zone on both servers in one call
+    assert both[:3] == ["both", "5", "70"] and both[5] == "n/a"
