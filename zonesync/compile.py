@@ -13,7 +13,7 @@ import functools
 import ipaddress
 from typing import Iterable
 
-from .model import Description, Entry, EntryTarget
+from .model import Description, Entry, EntryTarget, _fast_init
 from .records import Address, Naptr, Record, Srv, fqdn, sort_key
 
 
@@ -41,6 +41,9 @@ def entry_record(desc: Description, entry: Entry) -> Record:
     return srv_for(desc, entry, entry.targets[0])
 
 
+_record = _fast_init(Record)   # Record(...) without the frozen dataclass's __init__
+
+
 class _Names(dict):
     """name → fqdn(name), each absolute name made once per description and shared by every
     record that holds it (a host is an SRV target and an A/AAAA owner several times over)."""
@@ -59,7 +62,7 @@ def naptr_records(desc: Description, entries: list[Entry] | None = None,
     names = _Names() if names is None else names
     domain, ttl = names[desc.domain], desc.ttl
     # naptr_for, with each absolute name made once
-    return [Record(domain, ttl, "NAPTR", Naptr(e.order, e.preference, "s", e.service, "",
+    return [_record(domain, ttl, "NAPTR", Naptr(e.order, e.preference, "s", e.service, "",
                                                names[e.owner]))
             for e in entries if e.owner]
 
@@ -73,7 +76,7 @@ def srv_records(desc: Description, entries: list[Entry] | None = None,
         if entry.owner:
             # srv_for, with each absolute name made once
             owner = names[entry.owner]
-            out += [Record(owner, ttl, "SRV", Srv(t.priority, t.weight, t.port, names[t.host]))
+            out += [_record(owner, ttl, "SRV", Srv(t.priority, t.weight, t.port, names[t.host]))
                     for t in entry.targets]
     for _transport, owner in desc.disabled_owners():
         out.append(unavailable_srv(desc, owner))
@@ -92,7 +95,7 @@ def address_records(desc: Description, names: _Names | None = None) -> list[Reco
     for host, addresses in desc.hosts.items():
         name = names[host]
         for text in addresses:
-            out.append(Record(name, ttl, _address_type(text), Address(text)))
+            out.append(_record(name, ttl, _address_type(text), Address(text)))
     return out
 
 

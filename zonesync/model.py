@@ -8,7 +8,8 @@ entry with its defaults applied, the one view compile and lint both read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
@@ -41,12 +42,28 @@ def _range(low: int, high: int, what: str):
 
 
 def _name_check(func):
-    def check(value: Any):
+    # A name's verdict depends on its text alone, and a description repeats its names (a host
+    # is a key of `hosts` and the target of several SRV records): remembered, errors included.
+    @functools.lru_cache(maxsize=1 << 16)
+    def verdict(value: str) -> tuple[bool, Any]:
         try:
-            return func(value)
+            return True, func(value)
         except names.NameProblem as exc:
-            raise PydanticCustomError(exc.rule, "{problem}", {"problem": exc.message}) from None
+            return False, (exc.rule, exc.message)
+
+    def check(value: Any):
+        ok, result = verdict(value) if type(value) is str else _verdict_uncached(func, value)
+        if ok:
+            return result
+        raise PydanticCustomError(result[0], "{problem}", {"problem": result[1]})
     return AfterValidator(check)
+
+
+def _verdict_uncached(func, value: Any) -> tuple[bool, Any]:
+    try:
+        return True, func(value)
+    except names.NameProblem as exc:
+        return False, (exc.rule, exc.message)
 
 
 U16 = Annotated[int, _range(0, 65535, "the value")]
@@ -233,12 +250,37 @@ def _resolve_owner(desc: Description, entry: SipEntry) -> tuple[str | None, str 
     return owner, None, owner == names.join(default, desc.domain)
 
 
+def _fast_init(cls):
+    """``cls(*values)`` for a frozen slots dataclass, without its __init__'s frame and its
+    frozen-guarded setattr per field (the slots are set directly): the same object."""
+    new, setters = object.__new__, [getattr(cls, f.name).__set__ for f in fields(cls)]
+    pairs = list(enumerate(setters))
+
+    def make(*values):
+        obj = new(cls)
+        for i, set_ in pairs:
+            set_(obj, values[i])
+        return obj
+    if len(setters) == 4:   # EntryTarget: unrolled
+        s0, s1, s2, s3 = setters
+
+        def make(a, b, c, d):  # noqa: F811
+            obj = new(cls)
+            s0(obj, a), s1(obj, b), s2(obj, c), s3(obj, d)
+            return obj
+    return make
+
+
+_entry_target = _fast_init(EntryTarget)
+_entry = _fast_init(Entry)
+
+
 def _resolve_entry(desc: Description, index: int, entry: SipEntry) -> Entry:
     info = TRANSPORTS[entry.transport]
     owner, problem, is_default = _resolve_owner(desc, entry)
-    targets = tuple(
-        EntryTarget(t.host, info.port if t.port is None else t.port, t.priority, t.weight)
-        for t in entry.targets)
+    default_port, make = info.port, _entry_target
+    targets = tuple([make(t.host, default_port if t.port is None else t.port, t.priority,
+                          t.weight) for t in entry.targets])
     order = entry.order if entry.order is not None else 10 * (index + 1)
-    return Entry(index, entry.transport, info.service, order, entry.preference, owner, problem,
-                 is_default, targets)
+    return _entry(index, entry.transport, info.service, order, entry.preference, owner, problem,
+                  is_default, targets)
