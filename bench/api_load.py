@@ -70,7 +70,8 @@ class Service:
     """gunicorn serving zonesync.api over ``home`` (zones/, providers/, state/)."""
 
     def __init__(self, home: Path, pdns: PowerDnsServer, workers: int = 2, timeout: int = 900,
-                 extra_env: dict | None = None, zones: Path | None = None):
+                 extra_env: dict | None = None, zones: Path | None = None,
+                 runner: str = "process"):
         self.home, self.port = home, free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZONESYNC_")}
         env.update({"ZONESYNC_ZONES": str(zones or home / "zones"),
@@ -82,6 +83,12 @@ class Service:
                     KEY_VAR: pdns.api_key, "PYTHONPATH": str(ROOT)})
         env.update(extra_env or {})
         self.log = open(home / "gunicorn.log", "w+")
+        self.runner = None
+        if runner == "process":        # the README's production layout: API + `zonesync runner`
+            env["ZONESYNC_START_RUNNER"] = "false"
+            self.runner = subprocess.Popen([str(GUNICORN.parent / "zonesync"), "runner"],
+                                           cwd=home, env=env, stdout=self.log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
         self.proc = subprocess.Popen(
             [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
              "--timeout", str(timeout), "--graceful-timeout", "10", "--log-level", "warning",
@@ -147,6 +154,12 @@ class Service:
         return self.wait_job(answer["id"], timeout, interval=0.5 if domains == "all" else 0.01)
 
     def stop(self) -> None:
+        if self.runner is not None and self.runner.poll() is None:
+            self.runner.send_signal(signal.SIGTERM)
+            try:
+                self.runner.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.runner.pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -271,6 +284,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runner", choices=("process", "embedded"), default="process",
+                        help="jobs in `zonesync runner` (default) or in a gunicorn worker")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sync-domains", type=int, default=10,
                         help="POST /v1/syncs cycles over the first K domains (they coalesce)")
@@ -280,7 +295,7 @@ def main() -> None:
         tmp = Path(tmp)
         with PowerDnsServer(tmp / "pdns") as pdns:
             home = setup(tmp, n, pdns)
-            svc = Service(home, pdns, workers=args.workers)
+            svc = Service(home, pdns, workers=args.workers, runner=args.runner)
             try:
                 started = time.perf_counter()
                 svc.wait_ready()
@@ -290,7 +305,8 @@ def main() -> None:
                 first = time.perf_counter() - started
                 if job["state"] != "succeeded":
                     raise RuntimeError(f"first sync: {job.get('error')}")
-                print(f"N = {n} domains; gunicorn -w {args.workers}; PowerDNS "
+                print(f"N = {n} domains; gunicorn -w {args.workers}, jobs run by "
+                      f"{'zonesync runner' if args.runner == 'process' else 'a gunicorn worker'}; PowerDNS "
                       f"{pdns.nameserver}; service ready in {ready:.1f} s; first sync of every "
                       f"domain {first:.1f} s")
                 print()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -41,6 +42,7 @@ def test_escaped_naptr_strings_take_octodns_path():
 
 
 def _square_with_pid(n: int) -> tuple[int, int]:
+    time.sleep(0.005)        # long enough that no one worker takes every batch
     return n * n, os.getpid()
 
 

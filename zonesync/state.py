@@ -81,17 +81,44 @@ def save_backup(state: Path, zone: str, provider: str, rrsets: list[dict]) -> Pa
 def managed_zones(state: Path) -> dict[str, list[str]]:
     """Zones each provider holds owned records in: one empty file a zone under
     ``managed/<provider>/`` (so that remembering one zone is one file, never a rewrite of
-    every zone's entry), plus the ``managed.json`` of earlier versions."""
-    data: dict[str, set[str]] = {}
-    for provider, zones in managed_zones_legacy(state / "managed.json").items():
-        data.setdefault(provider, set()).update(zones)
+    every zone's entry), plus the ``managed.json`` of earlier versions. Read again only when a
+    directory's or the file's modification time moved (the service asks on every request)."""
     root = state / "managed"
-    if root.is_dir():
-        for entry in root.iterdir():
-            if entry.is_dir():
-                data.setdefault(entry.name, set()).update(
-                    f.name for f in entry.iterdir() if f.name.endswith("."))
-    return {provider: sorted(zones) for provider, zones in data.items()}
+    legacy = state / "managed.json"
+    try:
+        providers = sorted((e for e in os.scandir(root) if e.is_dir()), key=lambda e: e.name) \
+            if root.is_dir() else []
+    except FileNotFoundError:
+        providers = []
+    key = (str(state), _mtime(root), _mtime(legacy),
+           tuple((e.name, _mtime(Path(e.path))) for e in providers))
+    cached = _MANAGED.get(str(state))
+    if cached is not None and cached[0] == key:
+        return {p: list(z) for p, z in cached[1].items()}
+    data: dict[str, set[str]] = {}
+    for provider, zones in managed_zones_legacy(legacy).items():
+        data.setdefault(provider, set()).update(zones)
+    for entry in providers:
+        data.setdefault(entry.name, set()).update(
+            f.name for f in os.scandir(entry.path) if f.name.endswith("."))
+    out = {provider: sorted(zones) for provider, zones in data.items()}
+    # a directory changed within the last seconds may change again within the same timestamp
+    # tick (git's "racily clean"): such a listing is not kept
+    stamps = [key[1], key[2]] + [m for _, m in key[3]]
+    if all(m is None or time.time_ns() - m > RACY_NS for m in stamps):
+        _MANAGED[str(state)] = (key, out)
+    return {p: list(z) for p, z in out.items()}
+
+
+_MANAGED: dict[str, tuple] = {}
+RACY_NS = 2_000_000_000
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def remember_zone(state: Path, provider: str, zone: str, present: bool) -> None:
