@@ -7,16 +7,20 @@ records (``valid``), so a sync can refuse it without guessing.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
+from . import fastyaml
 from . import findings as F
 from .compile import compile_zone
 from .findings import Finding
 from .lint import known_hosts, lint_description, lint_estate
-from .load import Loaded, description_files, load_file
+from .load import MAX_NODES, Loaded, description_files, load_file, read_text, validate_data
+from .names import is_within
 from .model import Description
 from .records import Record
 
@@ -109,10 +113,17 @@ def check_file(loaded: Loaded, known: set[str]) -> None:
 
 def check(files: list[Loaded]) -> Estate:
     """Lint freshly loaded files, each alone and all together (call once per load)."""
+    return _check(files, frozenset())
+
+
+def _check(files: list[Loaded], linted: Collection[int]) -> Estate:
+    """``check``, for files of which those at the indexes in ``linted`` were linted alone
+    already (by a worker: see ``_load_estate_parallel``)."""
     descs = [f.description for f in files if f.description]
     known = known_hosts(descs)
-    for loaded in files:
-        check_file(loaded, known)
+    for i, loaded in enumerate(files):
+        if i not in linted:
+            check_file(loaded, known)
     by_name = {f.file: f for f in files}
     items = [(f.file, f.description) for f in files if f.description]
     for file, finding in lint_estate(items):
@@ -128,8 +139,128 @@ def load_files(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
 
 
 def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
-    """Load and lint every description file under ``paths`` (files or directories)."""
-    return check(load_files(paths))
+    """Load and lint every description file under ``paths`` (files or directories).
+
+    A large estate is read by two processes (see ``_load_estate_parallel``); the result is
+    the same, finding for finding and in the same order."""
+    files, shown = description_files(paths), _shower()
+    if _parallel_ok(len(files)):
+        estate = _load_estate_parallel(files, shown)
+        if estate is not None:
+            return estate
+    return check([load_file(p, shown(p)) for p in files])
+
+
+# --- a second process for large estates -------------------------------------------------------
+#
+# Reading, parsing and checking a file alone needs nothing from the others, so a forked worker
+# does that for the second half of the files while this process does the first. What crosses
+# back is cheap to send: the parsed YAML data, the text and the file's own findings — not the
+# pydantic objects, whose pickling costs more than validating the data again here (which gives
+# the very same description). A file the worker is unsure of (not the fast YAML path, not
+# valid, unreadable) is left to this process, which loads it exactly as the sequential path.
+# A file whose lint would ask about hosts in other files (an SRV target outside its zone and
+# not in its own `hosts`) is linted here, with every file's hosts known.
+
+PARALLEL_MIN_FILES = 2000   # below this, forking and sending cost more than they save
+_CHUNK = 250
+
+
+def _parallel_ok(count: int) -> bool:
+    if count < PARALLEL_MIN_FILES or os.environ.get("ZONESYNC_LOAD_WORKERS") == "1":
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    # fork() is only safe while this process runs no other thread (a lock held by one would
+    # stay held in the child forever).
+    return (cpus >= 2 and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
+    items = [(p, shown(p)) for p in files]
+    split = len(items) // 2
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    try:
+        worker = ctx.Process(target=_worker, args=(send, items[split:]), daemon=True)
+        worker.start()
+    except OSError:
+        return None
+    finally:
+        send.close()
+    loaded = [load_file(p, name) for p, name in items[:split]]
+    prepared: list = []
+    try:
+        while True:
+            chunk = receive.recv()
+            if chunk is None:
+                break
+            prepared.extend(chunk)
+    except (EOFError, OSError):
+        pass   # the worker died: what it did not send is loaded here
+    finally:
+        receive.close()
+        worker.join()
+    prepared.extend([None] * (len(items) - split - len(prepared)))
+    linted: set[int] = set()
+    for i, ((path, name), ready) in enumerate(zip(items[split:], prepared), start=split):
+        if ready is None:
+            loaded.append(load_file(path, name))
+            continue
+        data, text, findings = ready
+        one = validate_data(data, name, text=text)
+        if findings is not None:
+            one.findings.extend(findings)
+            linted.add(i)
+        loaded.append(one)
+    return _check(loaded, linted)
+
+
+def _worker(send, items: list[tuple[Path, str]]) -> None:
+    try:
+        for start in range(0, len(items), _CHUNK):
+            send.send([_prepare(path, name) for path, name in items[start:start + _CHUNK]])
+        send.send(None)
+    except BaseException:  # noqa: BLE001 - whatever it is, the parent loads the rest itself
+        pass
+    finally:
+        send.close()
+        os._exit(0)
+
+
+def _prepare(path: Path, name: str) -> tuple | None:
+    """(data, text, own findings or None if they depend on other files), or None: load here."""
+    text, problems = read_text(path, name)
+    if text is None:
+        return None
+    data = fastyaml.load(text, MAX_NODES // 2)
+    if data is None:
+        return None
+    loaded = validate_data(data, name, text=text)
+    desc = loaded.description
+    if desc is None or loaded.findings:
+        return None
+    if not _alone(desc):
+        return data, text, None
+    check_file(loaded, frozenset())
+    return data, text, loaded.findings
+
+
+def _alone(desc: Description) -> bool:
+    """Whether lint_description's verdict on ``desc`` needs no other file's hosts: every SRV
+    target it would ask about is inside the zone or one of the description's own hosts."""
+    zone, own = desc.zone_name, desc.hosts
+    for entry in desc.entries():
+        if entry.owner is None:
+            continue
+        for target in entry.targets:
+            host = target.host
+            if host != "." and not is_within(host, zone) and host not in own:
+                return False
+    return True
 
 
 def _shower():
