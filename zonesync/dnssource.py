@@ -1,5 +1,9 @@
 """Where DNS answers come from: an in-memory record set, or live servers via dnspython.
 
+``LiveSource`` asks one question at a time; ``BatchSource`` (verification's fast path) asks one
+server many at once, pipelined on one UDP socket, reading the common replies with ``wire``'s
+few struct calls and everything unusual with dnspython, so both give the same Answers.
+
 The RFC 3263 resolver (``resolve``) asks a ``DnsSource`` and nothing else, so the same resolver
 runs against compiled records (pure, property-testable) and against authoritative servers.
 """
