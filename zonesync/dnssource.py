@@ -472,7 +472,9 @@ class BatchSource:
                 self.stats["full"] += 1
                 out[key] = self._full_answer(reply, key)
         self.stats["tcp"] += len(tcp)
-        for key, answer in self._each_single(tcp + slow, self._single.query):
+        for key, answer in self._each_single(tcp, self._tcp_query):
+            out[key] = answer
+        for key, answer in self._each_single(slow, self._single.query):
             out[key] = answer
         return {key: out[key] for key in keys}
 
@@ -522,10 +524,31 @@ class BatchSource:
                 continue
             out[zone] = zone_answer_from_message(message, zone, rtype, self.where)
         self.stats["tcp"] += len(tcp)
-        for zone, answer in self._each_single(tcp + slow,
+        for zone, answer in self._each_single(tcp, lambda z: self._tcp_query(z, rtype, True)):
+            out[zone] = answer
+        for zone, answer in self._each_single(slow,
                                               lambda z: self._single.zone_query(z, rtype)):
             out[zone] = answer
         return {zone: out[zone] for zone in zones}
+
+    def _tcp_query(self, name: str, rtype: str, zone: bool = False):
+        """A question whose UDP reply was truncated, asked again over TCP (as LiveSource)."""
+        flags = {"flags": 0} if zone else {}
+        request = dns.message.make_query(name, rtype, use_edns=0, payload=self.payload,
+                                         **flags)
+        try:
+            response = dns.query.tcp(request, self.host, timeout=self.timeout, port=self.port)
+        except dns.exception.Timeout:
+            detail = f"no answer from {self.where} in {self.timeout:g}s"
+            return ZoneAnswer("timeout", detail=detail) if zone else \
+                Answer("timeout", detail=detail)
+        except (OSError, dns.exception.DNSException) as exc:
+            detail = f"{self.where}: {exc.__class__.__name__}: {exc}"
+            return ZoneAnswer("timeout", detail=detail) if zone else \
+                Answer("timeout", detail=detail)
+        if zone:
+            return zone_answer_from_message(response, name, rtype, self.where)
+        return answer_from_message(response, name, rtype, self.where)
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ def _range(low: int, high: int, what: str):
 def _name_check(func):
     # A name's verdict depends on its text alone, and a description repeats its names (a host
     # is a key of `hosts` and the target of several SRV records): remembered, errors included.
-    @functools.lru_cache(maxsize=1 << 16)
+    @functools.lru_cache(maxsize=1 << 12)
     def verdict(value: str) -> tuple[bool, Any]:
         try:
             return True, func(value)

@@ -91,7 +91,7 @@ def host_name(text: str, *, allow_single_label: bool = False) -> str:
 
 # Pure functions of a string, asked again and again for the same names (a host is a key of
 # `hosts` and the target of several SRV records; an estate shares its SBCs): remembered.
-_CACHE = 1 << 16
+_CACHE = 1 << 12
 
 
 @functools.lru_cache(maxsize=_CACHE)

@@ -640,6 +640,7 @@ def _dead_outcome(server: str, plan: _Plan, soa: ZoneAnswer, keys, uris) -> _Out
 
 
 CHUNK_QUESTIONS = 600  # questions a batch: the next batch is on the wire while one is compared
+FIRST_CHUNK = 150      # the first one smaller: comparing starts sooner
 
 
 def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
@@ -675,7 +676,7 @@ def _attempt_many(server: str, source, tasks: list[_Task]) -> list[_Outcome]:
             wire = plan.expected()
             expected.update((key, wire[key]) for key in task.keys if key in wire)
         members.append(index)
-        if len(questions) >= CHUNK_QUESTIONS:
+        if len(questions) >= (CHUNK_QUESTIONS if chunks else FIRST_CHUNK):
             chunks.append((members, questions, expected))
             members, questions, expected = [], [], {}
     if members:
