@@ -101,7 +101,7 @@ def address_records(desc: Description, names: _Names | None = None) -> list[Reco
 
 def compile_description(desc: Description) -> frozenset[Record]:
     """The exact record set one description publishes (SPEC C1–C4)."""
-    entries, names = desc.entries(), _Names()
+    entries, names = desc.entries(keep=False), _Names()
     return frozenset(naptr_records(desc, entries, names) + srv_records(desc, entries, names)
                      + address_records(desc, names))
 

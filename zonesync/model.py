@@ -171,14 +171,23 @@ class Description(_Strict):
     def zone_name(self) -> str:
         return self.zone or self.domain
 
-    def entries(self) -> list["Entry"]:
-        """Every `sip` entry with defaults applied (SPEC §1)."""
+    def entries(self, *, keep: bool = True) -> list["Entry"]:
+        """Every `sip` entry with defaults applied (SPEC §1).
+
+        Remembered for the next call (lint asks several times); ``keep=False`` (the last
+        reader, the compiler) takes what is remembered and leaves nothing behind: an estate
+        of 100,000 descriptions would otherwise hold their entries for as long as it lives."""
         memo = self._entries
-        key = (self.sip, self.domain)
-        if memo.key is None or memo.key[0] is not key[0] or memo.key[1] != key[1]:
-            memo.value = tuple(_resolve_entry(self, i, e) for i, e in enumerate(self.sip))
-            memo.key = key
-        return list(memo.value)
+        key = memo.key
+        if key is not None and key[0] is self.sip and key[1] == self.domain:
+            value = memo.value
+            if not keep:
+                memo.key = memo.value = None
+            return list(value)
+        value = tuple([_resolve_entry(self, i, e) for i, e in enumerate(self.sip)])
+        if keep:
+            memo.key, memo.value = (self.sip, self.domain), value
+        return list(value)
 
     def disabled_owners(self) -> list[tuple[str, str]]:
         """(transport, absolute owner) of every `disabled` transport."""
