@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: quickstart test install install-test system-packages bench-deps clean
+.PHONY: quickstart test install install-test system-packages bench-deps bench clean
 
 $(BIN)/zonesync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ system-packages:
 # Not part of `make test` or CI: benchmarks stay out of CI.
 bench-deps:
 	.ci/install-system-packages bench/packages.txt
+
+# The whole benchmark suite (the README's performance tables), printed and kept in
+# bench/results.txt. Needs what the tests need (system-packages) plus dnsperf.
+bench: system-packages bench-deps install
+	bench/run
 
 test: system-packages install
 	$(BIN)/python -m pytest -q
