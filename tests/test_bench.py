@@ -82,3 +82,28 @@ def test_verify_checks_bench_prints_its_table():
         assert (float(row[5]) > 0) if dnsperf else row[5] == "n/a"
     both = lines[3].split()                       # every zone on both servers in one call
     assert both[:3] == ["both", "5", "70"] and both[5] == "n/a"
+
+
+def test_sync_vs_octodns_bench_prints_its_ratios():
+    from tests.dnsservers import require_binary
+    require_binary("pdns_server", "pdns-server")
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "sync_vs_octodns.py"), "3"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line[:34].strip(): line[34:].split() for line in result.stdout.splitlines()[1:]}
+    for label in ("zonesync sync --force (first)", "zonesync plan (steady)",
+                  "octodns-sync (dry run)", "octodns-sync --doit (first)"):
+        assert rows[label][0] == "3" and float(rows[label][1]) > 0, result.stdout
+    assert rows["ratio plan / octodns-sync dry-run"][1].endswith("x")
+    assert "57 records (19 per zone, markers included)" in result.stderr
+
+
+def test_dnsserve_qps_bench_prints_its_table():
+    from tests.dnsservers import require_binary
+    require_binary("named", "bind9")
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "dnsserve_qps.py"),
+                             "--seconds", "0.3"], capture_output=True, text=True, timeout=120,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "q/s" in result.stdout and "BIND" in result.stdout, result.stdout
