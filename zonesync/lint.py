@@ -9,7 +9,7 @@ Each finding carries the field path; ``estate`` turns paths into file lines.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Collection, Iterable
+from typing import Collection, Iterable, NamedTuple
 
 from . import findings as F
 from .compile import entry_record, naptr_for, srv_for, unavailable_srv
@@ -253,53 +253,91 @@ def _duplicate_domains(items) -> list[tuple[str, Finding]]:
 
 
 def _host_conflicts(items) -> list[tuple[str, Finding]]:
-    first: dict[str, tuple[str, frozenset, int]] = {}
+    # host -> (file, addresses, TTL, their set once a second file names the host): most hosts
+    # are named once, and then no set is ever made.
+    first: dict[str, list] = {}
     out = []
     for file, desc in items:
+        ttl = desc.ttl
         for host, addresses in desc.hosts.items():
-            mine = (file, frozenset(addresses), desc.ttl)
-            other = first.setdefault(host, mine)
-            if other[0] != file and other[1:] != mine[1:]:
+            other = first.get(host)
+            if other is None:
+                first[host] = [file, addresses, ttl, None]
+                continue
+            if other[0] == file:
+                continue
+            if other[3] is None:
+                other[3] = frozenset(other[1])
+            mine = frozenset(addresses)
+            if (other[3], other[2]) != (mine, ttl):
                 out.append((file, F.make("host-conflict", f"{host} has addresses "
-                                         f"{sorted(mine[1])} (TTL {mine[2]}) here but "
-                                         f"{sorted(other[1])} (TTL {other[2]}) in {other[0]}",
+                                         f"{sorted(mine)} (TTL {ttl}) here but "
+                                         f"{sorted(other[3])} (TTL {other[2]}) in {other[0]}",
                                          path=f"hosts[{host!r}]")))
     return out
 
 
 def _shared_owner_conflicts(items) -> list[tuple[str, Finding]]:
     """C3/C4 across files: one owner in a zone is one RRset, whichever files publish it."""
-    first: dict[str, tuple[str, frozenset]] = {}
-    out = []
+    # owner -> [the first file's SRV set, its record keys once a second file publishes there]
+    first: dict[str, list] = {}
+    out: list[tuple[str, Finding]] = []
     for file, desc in items:
-        for path, owner, keys, make in _srv_sets(desc):
-            mine = frozenset(keys)
-            other = first.setdefault(owner, (file, mine))
-            if other[0] != file and other[1] != mine:
-                records = make()
-                odd = [r for r in records if r.key() not in other[1]] or records
-                out.append((file, F.make("srv-owner-conflict", f"{owner} is also published "
-                                         f"by {other[0]} with different targets or TTL",
-                                         path=path, record=odd[0].to_text())))
+        for entry in desc.entries():
+            if entry.owner is not None:
+                _shared_owner(first, out, _SrvSet(file, desc, entry, None), entry.owner)
+        for transport, owner in desc.disabled_owners():
+            _shared_owner(first, out, _SrvSet(file, desc, None, transport), owner)
     return out
 
 
-def _srv_sets(desc: Description):
-    """(path, owner, record keys, records()) of every SRV RRset a description publishes, `disabled` included
+def _shared_owner(first: dict, out: list, mine: "_SrvSet", owner: str) -> None:
+    prior = first.get(owner)
+    if prior is None:
+        first[owner] = [mine, None]
+        return
+    if prior[0].file == mine.file:
+        return
+    if prior[1] is None:
+        prior[1] = frozenset(prior[0].keys())
+    keys = frozenset(mine.keys())
+    if prior[1] != keys:
+        records = mine.records()
+        odd = [r for r in records if r.key() not in prior[1]] or records
+        out.append((mine.file, F.make("srv-owner-conflict", f"{owner} is also published "
+                                      f"by {prior[0].file} with different targets or TTL",
+                                      path=mine.path(), record=odd[0].to_text())))
+
+
+class _SrvSet(NamedTuple):
+    """One SRV RRset a description publishes: a `sip` entry's, or a `disabled` transport's
     (a '.' from one file and real targets from another would merge into one broken RRset)."""
-    ttl = desc.ttl
-    for entry in desc.entries():
-        if entry.owner is not None:
-            # Record.key() of each SRV record, without building the records (see srv_for)
-            name = fqdn(entry.owner)
-            keys = [(name, ttl, "SRV", (t.priority, t.weight, t.port, fqdn(t.host)))
-                    for t in entry.targets]
-            yield (f"{entry.path}.srv", entry.owner, keys,
-                   lambda entry=entry: [srv_for(desc, entry, t) for t in entry.targets])
-    for transport, owner in desc.disabled_owners():
-        record = unavailable_srv(desc, owner)
-        yield (f"disabled[{desc.disabled.index(transport)}]", owner, [record.key()],
-               lambda record=record: [record])
+
+    file: str
+    desc: Description
+    entry: Entry | None
+    transport: str | None
+
+    def records(self) -> list:
+        if self.entry is not None:
+            return [srv_for(self.desc, self.entry, t) for t in self.entry.targets]
+        return [unavailable_srv(self.desc, self._disabled_owner())]
+
+    def keys(self) -> list:
+        """``Record.key()`` of each record, without building the records (see srv_for)."""
+        if self.entry is None:
+            return [r.key() for r in self.records()]
+        name, ttl = fqdn(self.entry.owner), self.desc.ttl
+        return [(name, ttl, "SRV", (t.priority, t.weight, t.port, fqdn(t.host)))
+                for t in self.entry.targets]
+
+    def path(self) -> str:
+        if self.entry is not None:
+            return f"{self.entry.path}.srv"
+        return f"disabled[{self.desc.disabled.index(self.transport)}]"
+
+    def _disabled_owner(self) -> str:
+        return dict(self.desc.disabled_owners())[self.transport]
 
 
 def known_hosts(descriptions: Iterable[Description]) -> set[str]:
