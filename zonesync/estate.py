@@ -8,9 +8,11 @@ records (``valid``), so a sync can refuse it without guessing.
 from __future__ import annotations
 
 import multiprocessing
+import collections
 import contextlib
 import gc
 import os
+import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +183,7 @@ def _no_collection():
 # not in its own `hosts`) is linted here, with every file's hosts known.
 
 PARALLEL_MIN_FILES = 2000   # below this, forking and sending cost more than they save
-_CHUNK = 250
+_CHUNK = 64   # files a message: well under the pipe's buffer
 
 
 def _parallel_ok(count: int) -> bool:
@@ -209,11 +211,31 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
         return None
     finally:
         send.close()
-    loaded = [load_file(p, name) for p, name in items[:split]]
+    # The pipe holds only some 64 KiB: the worker would stop at its first chunks if they were
+    # not taken from it while this process reads its own half (and taken as bytes, so that
+    # unpickling them is not done twice as early as needed).
+    waiting: collections.deque[bytes] = collections.deque()
+    loaded: list[Loaded] = []
     linted: set[int] = set()
+    worker_alive = True
+    try:
+        for start in range(0, split, _CHUNK):
+            for path, name in items[start:min(start + _CHUNK, split)]:
+                loaded.append(_load_alone(path, name, len(loaded), linted))
+            while worker_alive and receive.poll():
+                waiting.append(receive.recv_bytes())
+    except (EOFError, OSError):
+        worker_alive = False
+    for path, name in items[len(loaded):split]:
+        loaded.append(_load_alone(path, name, len(loaded), linted))
     try:
         while len(loaded) < len(items):
-            chunk = receive.recv()
+            if waiting:
+                chunk = pickle.loads(waiting.popleft())
+            elif worker_alive:
+                chunk = receive.recv()
+            else:
+                break
             if chunk is None:
                 break
             for ready in chunk:   # as it comes: the data is dropped once validated
@@ -234,6 +256,15 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
         worker.join()
     loaded.extend(load_file(p, name) for p, name in items[len(loaded):])
     return _check(loaded, linted)
+
+
+def _load_alone(path: Path, name: str, index: int, linted: set[int]) -> Loaded:
+    """``load_file``, and the file's own lint too when it needs no other file's hosts."""
+    loaded = load_file(path, name)
+    if loaded.description is not None and _alone(loaded.description):
+        check_file(loaded, frozenset())
+        linted.add(index)
+    return loaded
 
 
 def _worker(send, items: list[tuple[Path, str]]) -> None:
