@@ -77,7 +77,7 @@ def select(estate: Estate, providers: Providers, state: Path, domains: Iterable[
         for config in providers.for_description(desc.providers):
             by_key.setdefault((desc.zone_name, config.name),
                               Target(desc.zone_name, config)).descriptions.append(desc)
-    _add_managed(by_key, providers, state)
+    _add_managed(by_key, providers, state, _named_zones(estate, domains) if domains else None)
     _block_broken(by_key, estate)
     wanted = _wanted_zones(estate, domains, by_key, out)
     out.targets = [t for key, t in sorted(by_key.items())
@@ -85,12 +85,28 @@ def select(estate: Estate, providers: Providers, state: Path, domains: Iterable[
     return out
 
 
-def _add_managed(by_key, providers: Providers, state: Path) -> None:
-    """Zones a provider holds owned records in, that no description names any more."""
+def _add_managed(by_key, providers: Providers, state: Path, only: set[str] | None) -> None:
+    """Zones a provider holds owned records in, that no description names any more (of
+    ``only``, when the selection is for some domains: a request for one domain costs that
+    domain, not every managed zone)."""
     for name, zones in S.managed_zones(state).items():
         config = providers.configs.get(name)
         for zone in zones if config else ():
-            by_key.setdefault((zone.rstrip("."), name), Target(zone.rstrip("."), config))
+            zone = zone.rstrip(".")
+            if only is None or zone in only:
+                by_key.setdefault((zone, name), Target(zone, config))
+
+
+def _named_zones(estate: Estate, domains: list[str]) -> set[str]:
+    """Every zone name ``domains`` can select: the names themselves, and their descriptions'
+    zones (what ``_wanted_zones`` picks from)."""
+    out = set()
+    for domain in domains:
+        out.add(domain.rstrip(".").lower())
+        loaded = estate.find(domain)
+        if loaded is not None and loaded.description is not None:
+            out.add(loaded.description.zone_name)
+    return out
 
 
 def _block_broken(by_key, estate: Estate) -> None:
