@@ -53,8 +53,21 @@ def test_change_latency_bench_prints_its_table():
     table = result.stdout.split("\n\n")[-1].splitlines()
     assert table[0].split()[:3] == ["N", "path", "runs"]
     assert "20 of 20 domains synced" in table[1]
-    assert table[2].split()[:4] == ["20", "git", "push", "+"]
-    assert table[3].split()[:3] == ["20", "PUT", "+"]
+    assert table[2].startswith("# warm-up (untimed in the table): webhook ")
+    assert table[3].split()[:4] == ["20", "git", "push", "+"]
+    assert table[4].split()[:3] == ["20", "PUT", "+"]
+
+
+def test_change_latency_bench_without_git():
+    _service_bench_prerequisites()
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "change_latency.py"), "20",
+                             "--changes", "2", "--no-git"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout.split("\n\n")[-1].splitlines()
+    assert table[2].startswith("# warm-up (untimed in the table): PUT ")
+    assert table[3].split()[:6] == ["20", "PUT", "+", "POST", "/v1/syncs", "(no"]
+    assert len(table) == 4
 
 
 def test_verify_checks_bench_prints_its_table():
