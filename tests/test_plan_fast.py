@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.helpers import ROOT
 from tests.test_properties import _load, descriptions
 from zonesync import parallel
 from zonesync import state as S
 from zonesync.compile import compile_zone
 from zonesync.plan import desired_rrsets, octo_rrsets
-from zonesync.providers.config import ProviderConfig, ProviderFile
 from zonesync.records import Naptr, Record
 
 
@@ -46,34 +50,68 @@ def _square_with_pid(n: int) -> tuple[int, int]:
     return n * n, os.getpid()
 
 
-def test_map_zones_forks_keeps_order_and_reports_each_item(monkeypatch):
-    monkeypatch.setenv(parallel.WORKERS_ENV, "2")
-    items = list(range(parallel.MIN_ITEMS * 3))
-    seen = []
-    out = parallel.map_zones(_square_with_pid, items, seen.append)
-    assert [square for square, _ in out] == [n * n for n in items]
-    assert sorted(seen) == items
-    pids = {pid for _, pid in out}
-    assert os.getpid() not in pids and len(pids) == 2
+def _in_fresh_process(code: str) -> dict:
+    """Run ``code`` in a new interpreter (map_zones forks only from a process with no other
+    thread; pytest's process may have some from other tests) and return what it printed."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT,
+                            env={**os.environ, parallel.WORKERS_ENV: "2"})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
-def test_map_zones_stays_in_process_for_few_items_or_one_worker(monkeypatch):
+def test_map_zones_forks_keeps_order_and_reports_each_item():
+    got = _in_fresh_process("""
+        import json, os, time
+        from zonesync import parallel
+
+        def square(n):
+            time.sleep(0.005)        # long enough that no one worker takes every batch
+            return n * n, os.getpid()
+
+        items = list(range(parallel.MIN_ITEMS * 3))
+        seen = []
+        out = parallel.map_zones(square, items, seen.append)
+        print(json.dumps({"items": items, "seen": seen, "out": out, "me": os.getpid()}))
+    """)
+    assert [square for square, _ in got["out"]] == [n * n for n in got["items"]]
+    assert sorted(got["seen"]) == got["items"]
+    pids = {pid for _, pid in got["out"]}
+    assert got["me"] not in pids and len(pids) == 2
+
+
+def test_map_zones_stays_in_process_for_few_items_one_worker_or_threads(monkeypatch):
     assert {pid for _, pid in parallel.map_zones(_square_with_pid, [1, 2, 3])} == {os.getpid()}
-    monkeypatch.setenv(parallel.WORKERS_ENV, "1")
     items = list(range(parallel.MIN_ITEMS * 3))
+    monkeypatch.setenv(parallel.WORKERS_ENV, "1")
     assert {pid for _, pid in parallel.map_zones(_square_with_pid, items)} == {os.getpid()}
-
-
-def test_forked_worker_builds_its_own_provider_instance(monkeypatch, tmp_path):
     monkeypatch.setenv(parallel.WORKERS_ENV, "2")
-    spec = ProviderFile.model_validate({"class": "zonesync.providers.local.LocalProvider",
-                                        "settings": {"directory": str(tmp_path)}})
-    config = ProviderConfig("local", "providers/local.yaml", spec, tmp_path)
-    config.instance().built_in = "parent"
-    seen = parallel.map_zones(lambda _: getattr(config.instance(), "built_in", "worker"),
-                              list(range(parallel.MIN_ITEMS * 2)))
-    assert set(seen) == {"worker"}      # each worker built its own after the fork
-    assert config.instance().built_in == "parent"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:                                  # another thread: forking could copy a held lock
+        assert {pid for _, pid in parallel.map_zones(_square_with_pid, items)} == {os.getpid()}
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_forked_worker_builds_its_own_provider_instance(tmp_path):
+    got = _in_fresh_process(f"""
+        import json
+        from pathlib import Path
+        from zonesync import parallel
+        from zonesync.providers.config import ProviderConfig, ProviderFile
+
+        spec = ProviderFile.model_validate({{"class": "zonesync.providers.local.LocalProvider",
+                                            "settings": {{"directory": {str(tmp_path)!r}}}}})
+        config = ProviderConfig("local", "providers/local.yaml", spec, Path({str(tmp_path)!r}))
+        config.instance().built_in = "parent"
+        seen = parallel.map_zones(lambda _: getattr(config.instance(), "built_in", "worker"),
+                                  list(range(parallel.MIN_ITEMS * 2)))
+        print(json.dumps({{"seen": sorted(set(seen)), "parent": config.instance().built_in}}))
+    """)
+    assert got == {"seen": ["worker"], "parent": "parent"}   # each worker built its own
 
 
 def test_remember_zone_one_file_a_zone_and_legacy_json(tmp_path):
