@@ -435,6 +435,22 @@ class BatchSource:
     def zone_query(self, zone: str, rtype: Literal["SOA", "NS"]) -> ZoneAnswer:
         return self.zone_query_many([zone], rtype)[zone]
 
+    def _questions(self, items: list, question_of, flags: int) -> tuple[list, list, list, list]:
+        """(question sections, query bodies, the items asked that way, the items the wire
+        module cannot phrase: those go through dnspython one by one)."""
+        from . import wire
+
+        sections, bodies, asked, slow = [], [], [], []
+        for item in items:
+            section = question_of(item)
+            if section is None:
+                slow.append(item)
+                continue
+            sections.append(section)
+            bodies.append(wire.query_body(section, flags, self.payload))
+            asked.append(item)
+        return sections, bodies, asked, slow
+
     def query_many(self, keys: Iterable[tuple[str, str]],
                    expected: "dict[tuple[str, str], Expected] | None" = None
                    ) -> dict[tuple[str, str], "Answer | Expected"]:
@@ -445,16 +461,8 @@ class BatchSource:
         keys = list(dict.fromkeys((n.lower(), t.upper()) for n, t in keys))
         expected = expected or {}
         out: dict[tuple[str, str], Answer | Expected] = {}
-        sections, bodies, asked = [], [], []
-        slow: list[tuple[str, str]] = []
-        for key in keys:
-            section = wire.question(*key)
-            if section is None:
-                slow.append(key)
-                continue
-            sections.append(section)
-            bodies.append(wire.query_body(section, wire.FLAG_RD, self.payload))
-            asked.append(key)
+        sections, bodies, asked, slow = self._questions(keys, lambda key: wire.question(*key),
+                                                        wire.FLAG_RD)
         replies = self._exchange_many(sections, bodies)
         tcp = []
         for key, section, reply in zip(asked, sections, replies):
@@ -485,15 +493,8 @@ class BatchSource:
 
         zones = list(dict.fromkeys(zones))
         out: dict[str, ZoneAnswer] = {}
-        sections, bodies, asked, slow = [], [], [], []
-        for zone in zones:
-            section = wire.question(zone.lower(), rtype)
-            if section is None:
-                slow.append(zone)
-                continue
-            sections.append(section)
-            bodies.append(wire.query_body(section, 0, self.payload))
-            asked.append(zone)
+        sections, bodies, asked, slow = self._questions(
+            zones, lambda zone: wire.question(zone.lower(), rtype), 0)
         replies = self._exchange_many(sections, bodies)
         tcp = []
         for zone, section, reply in zip(asked, sections, replies):
