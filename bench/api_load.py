@@ -154,19 +154,14 @@ class Service:
         return self.wait_job(answer["id"], timeout, interval=0.5 if domains == "all" else 0.01)
 
     def stop(self) -> None:
-        if self.runner is not None and self.runner.poll() is None:
-            self.runner.send_signal(signal.SIGTERM)
-            try:
-                self.runner.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.runner.pid, signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        for proc in (self.runner, self.proc):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
         self.conn.close()
         self.log.close()
 

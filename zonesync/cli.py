@@ -508,6 +508,20 @@ def dns_serve_cmd(ctx, listen, directory) -> None:
 
 # --- serve ----------------------------------------------------------------------------------
 
+def _service_env(ctx: click.Context) -> dict[str, str]:
+    """The service's settings for `serve` and `runner`: the environment's ZONESYNC_*, with
+    --zones, --providers and --state given to zonesync on top; zonesync's log lines on."""
+    import logging
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("ZONESYNC_")}
+    env.update({"ZONESYNC_ZONES": ctx.obj["zones"], "ZONESYNC_PROVIDERS": ctx.obj["providers"]})
+    if ctx.obj["state"]:
+        env["ZONESYNC_STATE_DIR"] = ctx.obj["state"]
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("zonesync").setLevel(logging.INFO)
+    return env
+
+
 @cli.command("serve")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
               help="Address and port of the HTTP API.")
@@ -523,8 +537,6 @@ def serve_cmd(ctx, listen) -> None:
     ZONESYNC_TOKENS_FILE, ZONESYNC_WEBHOOK_SECRET, ZONESYNC_GIT_PUSH, ZONESYNC_DRIFT_INTERVAL,
     ZONESYNC_DRIFT_REMEDIATE, ZONESYNC_MAX_QUEUE, ZONESYNC_MAX_BODY. --zones, --providers and
     --state given to zonesync override the first three."""
-    import logging
-
     from .api import create_app
     from .api.config import ConfigError
     from .dnssource import parse_nameserver
@@ -533,12 +545,7 @@ def serve_cmd(ctx, listen) -> None:
         host, port = parse_nameserver(listen)
     except ValueError as exc:
         _fail(str(exc))
-    env = {k: v for k, v in os.environ.items() if k.startswith("ZONESYNC_")}
-    env.update({"ZONESYNC_ZONES": ctx.obj["zones"], "ZONESYNC_PROVIDERS": ctx.obj["providers"]})
-    if ctx.obj["state"]:
-        env["ZONESYNC_STATE_DIR"] = ctx.obj["state"]
-    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("zonesync").setLevel(logging.INFO)
+    env = _service_env(ctx)
     try:
         app = create_app(env)
     except ConfigError as exc:
@@ -567,20 +574,13 @@ def runner_cmd(ctx, niceness) -> None:
     Same settings (environment) as the API. One runner holds the runner lock; a second one
     waits and takes over when the first ends. SIGTERM or Ctrl-C stops it (a running job is
     finished first)."""
-    import logging
     import signal
     import threading
 
     from .api.config import ConfigError, Settings
     from .api.service import Service
 
-    env = {k: v for k, v in os.environ.items() if k.startswith("ZONESYNC_")}
-    env.update({"ZONESYNC_ZONES": ctx.obj["zones"], "ZONESYNC_PROVIDERS": ctx.obj["providers"],
-                "ZONESYNC_START_RUNNER": "true"})
-    if ctx.obj["state"]:
-        env["ZONESYNC_STATE_DIR"] = ctx.obj["state"]
-    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("zonesync").setLevel(logging.INFO)
+    env = _service_env(ctx) | {"ZONESYNC_START_RUNNER": "true"}
     try:
         service = Service(Settings.from_env(env))
     except ConfigError as exc:
