@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -69,13 +70,21 @@ def test_two_processes_give_the_sequential_result(tmp_path: Path, monkeypatch, c
     assert not E._parallel_ok(10_000)
     monkeypatch.delenv("ZONESYNC_LOAD_WORKERS")
     monkeypatch.setattr(E, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(E, "_CHUNK", 2)   # both ends take several claims
     assert E._parallel_ok(count)
-    seen = []
-    real_check = E._check
+    seen, from_worker = [], []
+    real_check, real_alone, real_from_worker = E._check, E._load_alone, E._from_worker
     monkeypatch.setattr(E, "_check", lambda files, linted: seen.append(set(linted))
                         or real_check(files, linted))
+
+    def slow_alone(*args):   # this process slowed down: the worker surely takes some files
+        time.sleep(0.004)
+        return real_alone(*args)
+    monkeypatch.setattr(E, "_load_alone", slow_alone)
+    monkeypatch.setattr(E, "_from_worker", lambda ready, name, index, linted:
+                        from_worker.append(index) or real_from_worker(ready, name, index, linted))
     parallel = E.load_estate([tmp_path])
-    assert seen and seen[0], "the worker linted nothing: the parallel path was not taken"
+    assert from_worker, "the worker sent nothing: the parallel path was not taken"
     assert _view(parallel) == _view(sequential)
     assert parallel.zone_records() == sequential.zone_records()
     rules = {f.rule for f in sequential.findings}

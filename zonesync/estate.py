@@ -8,7 +8,6 @@ records (``valid``), so a sync can refuse it without guessing.
 from __future__ import annotations
 
 import multiprocessing
-import collections
 import contextlib
 import gc
 import os
@@ -174,16 +173,20 @@ def _no_collection():
 # --- a second process for large estates -------------------------------------------------------
 #
 # Reading, parsing and checking a file alone needs nothing from the others, so a forked worker
-# does that for the second half of the files while this process does the first. What crosses
-# back is cheap to send: the parsed YAML data, the text and the file's own findings — not the
-# pydantic objects, whose pickling costs more than validating the data again here (which gives
-# the very same description). A file the worker is unsure of (not the fast YAML path, not
-# valid, unreadable) is left to this process, which loads it exactly as the sequential path.
-# A file whose lint would ask about hosts in other files (an SRV target outside its zone and
-# not in its own `hosts`) is linted here, with every file's hosts known.
+# does that for some of the files while this process does the rest. The two take chunks from
+# opposite ends of the list (this process from the front, the worker from the back) until
+# they meet, so neither waits for the other however the files differ in cost.
+#
+# What crosses back is cheap to send: the parsed YAML data, the text and the file's own
+# findings — not the pydantic objects, whose pickling costs about what validating the data
+# again here does (which gives the very same description) and makes larger messages. A file
+# the worker is unsure of (not the fast YAML path, not valid, unreadable) is left to this
+# process, which loads it exactly as the sequential path. A file whose lint would ask about
+# hosts in other files (an SRV target outside its zone and not in its own `hosts`) is linted
+# here, with every file's hosts known.
 
 PARALLEL_MIN_FILES = 2000   # below this, forking and sending cost more than they save
-_CHUNK = 64   # files a message: well under the pipe's buffer
+_CHUNK = 32   # files a claim and a message: well under the pipe's buffer
 
 
 def _parallel_ok(count: int) -> bool:
@@ -199,62 +202,67 @@ def _parallel_ok(count: int) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
+class _Claims:
+    """The indexes not yet taken, ``[front, back)``, in memory both processes share."""
+
+    def __init__(self, ctx, count: int):
+        self._lock = ctx.Lock()
+        self._ends = ctx.RawArray("q", [0, count])
+
+    def front(self) -> range:
+        with self._lock:
+            start, back = self._ends
+            end = min(start + _CHUNK, back)
+            self._ends[0] = end
+        return range(start, end)
+
+    def back(self) -> range:
+        with self._lock:
+            front, end = self._ends
+            start = max(end - _CHUNK, front)
+            self._ends[1] = start
+        return range(start, end)
+
+
 def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
     items = [(p, shown(p)) for p in files]
-    split = len(items) // 2
     ctx = multiprocessing.get_context("fork")
+    claims = _Claims(ctx, len(items))
     receive, send = ctx.Pipe(duplex=False)
     try:
-        worker = ctx.Process(target=_worker, args=(send, items[split:]), daemon=True)
+        worker = ctx.Process(target=_worker, args=(send, items, claims), daemon=True)
         worker.start()
     except OSError:
         return None
     finally:
         send.close()
-    # The pipe holds only some 64 KiB: the worker would stop at its first chunks if they were
-    # not taken from it while this process reads its own half (and taken as bytes, so that
-    # unpickling them is not done twice as early as needed).
-    waiting: collections.deque[bytes] = collections.deque()
-    loaded: list[Loaded] = []
+    loaded: list[Loaded | None] = [None] * len(items)
     linted: set[int] = set()
-    worker_alive = True
+    # The pipe holds only some 64 KiB: the worker would stop at its first chunks if they were
+    # not taken from it while this process reads its own (and taken as bytes, so that
+    # unpickling them is not done before it is needed).
+    waiting: list[bytes] = []
     try:
-        for start in range(0, split, _CHUNK):
-            for path, name in items[start:min(start + _CHUNK, split)]:
-                loaded.append(_load_alone(path, name, len(loaded), linted))
-            while worker_alive and receive.poll():
+        while chunk := claims.front():
+            for i in chunk:
+                loaded[i] = _load_alone(*items[i], i, linted)
+            while receive.poll():
                 waiting.append(receive.recv_bytes())
+        while True:
+            waiting.append(receive.recv_bytes())
     except (EOFError, OSError):
-        worker_alive = False
-    for path, name in items[len(loaded):split]:
-        loaded.append(_load_alone(path, name, len(loaded), linted))
-    try:
-        while len(loaded) < len(items):
-            if waiting:
-                chunk = pickle.loads(waiting.popleft())
-            elif worker_alive:
-                chunk = receive.recv()
-            else:
-                break
-            if chunk is None:
-                break
-            for ready in chunk:   # as it comes: the data is dropped once validated
-                i = len(loaded)
-                if ready is None:
-                    loaded.append(load_file(*items[i]))
-                    continue
-                data, text, findings = ready
-                one = validate_data(data, items[i][1], text=text)
-                if findings is not None:
-                    one.findings.extend(findings)
-                    linted.add(i)
-                loaded.append(one)
-    except (EOFError, OSError):
-        pass   # the worker died: what it did not send is loaded here
+        pass   # the worker is done (it closes its end), or died: what it did not send is below
     finally:
         receive.close()
         worker.join()
-    loaded.extend(load_file(p, name) for p, name in items[len(loaded):])
+    for message in waiting:
+        start, ready = pickle.loads(message)
+        for i, one in enumerate(ready, start):   # as it comes: the data is dropped once validated
+            if one is not None:
+                loaded[i] = _from_worker(one, items[i][1], i, linted)
+    for i, one in enumerate(loaded):
+        if one is None:
+            loaded[i] = load_file(*items[i])
     return _check(loaded, linted)
 
 
@@ -267,11 +275,19 @@ def _load_alone(path: Path, name: str, index: int, linted: set[int]) -> Loaded:
     return loaded
 
 
-def _worker(send, items: list[tuple[Path, str]]) -> None:
+def _from_worker(ready: tuple, name: str, index: int, linted: set[int]) -> Loaded:
+    data, text, findings = ready
+    one = validate_data(data, name, text=text)
+    if findings is not None:
+        one.findings.extend(findings)
+        linted.add(index)
+    return one
+
+
+def _worker(send, items: list[tuple[Path, str]], claims: _Claims) -> None:
     try:
-        for start in range(0, len(items), _CHUNK):
-            send.send([_prepare(path, name) for path, name in items[start:start + _CHUNK]])
-        send.send(None)
+        while chunk := claims.back():
+            send.send((chunk.start, [_prepare(*items[i]) for i in chunk]))
     except BaseException:  # noqa: BLE001 - whatever it is, the parent loads the rest itself
         pass
     finally:
