@@ -238,28 +238,28 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
         send.close()
     loaded: list[Loaded | None] = [None] * len(items)
     linted: set[int] = set()
-    # The pipe holds only some 64 KiB: the worker would stop at its first chunks if they were
-    # not taken from it while this process reads its own (and taken as bytes, so that
-    # unpickling them is not done before it is needed).
-    waiting: list[bytes] = []
+
+    def take(message) -> None:   # what the worker sent, validated here as soon as it comes
+        start, ready = message
+        for i, one in enumerate(ready, start):
+            if one is not None:
+                loaded[i] = _from_worker(one, items[i][1], i, linted)
     try:
+        # Between its own chunks, this process takes in what the worker sent: the pipe holds
+        # only some 64 KiB (the worker would stop), and work left for after the two meet
+        # would be done by this process alone.
         while chunk := claims.front():
             for i in chunk:
                 loaded[i] = _load_alone(*items[i], i, linted)
             while receive.poll():
-                waiting.append(receive.recv_bytes())
+                take(receive.recv())
         while True:
-            waiting.append(receive.recv_bytes())
+            take(receive.recv())
     except (EOFError, OSError):
         pass   # the worker is done (it closes its end), or died: what it did not send is below
     finally:
         receive.close()
         worker.join()
-    for message in waiting:
-        start, ready = pickle.loads(message)
-        for i, one in enumerate(ready, start):   # as it comes: the data is dropped once validated
-            if one is not None:
-                loaded[i] = _from_worker(one, items[i][1], i, linted)
     for i, one in enumerate(loaded):
         if one is None:
             loaded[i] = load_file(*items[i])
