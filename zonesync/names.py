@@ -55,7 +55,15 @@ def to_ascii(text: str) -> str:
         raise NameProblem("name-invalid", f"{text!r} is not a valid internationalised name: {exc}")
 
 
+# A whole name of LDH labels within the length limits: one match for the common case, the
+# label-by-label walk below only to say what is wrong (or for service labels).
+_LDH_NAME = re.compile(r"(?=.{1,%d}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                       r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?" % MAX_NAME)
+
+
 def _check_labels(name: str, original: str, *, service_labels: bool) -> None:
+    if not (service_labels and name.startswith("_")) and _LDH_NAME.fullmatch(name):
+        return
     if not name:
         raise NameProblem("name-invalid", "the name is empty")
     if len(name) > MAX_NAME:
