@@ -198,6 +198,225 @@ def test_pull_errors_are_messages(repos, tmp_path):
     assert result.error and "no upstream" in result.error
 
 
+
+# --- pull: the fast-forward made with plumbing ------------------------------------------------
+
+def index_and_tree(repo: Path) -> tuple[str, dict[str, bytes], str]:
+    """(the index as `ls-files -s` lists it, the work tree's files, `git status`)."""
+    return (git(repo, "ls-files", "-s"), tree_snapshot(repo),
+            git(repo, "status", "--porcelain", "--untracked-files=all"))
+
+
+def test_pull_plumbing_does_what_merge_does(repos, tmp_path):
+    """Additions, modifications, deletions, a new subdirectory, a file made executable, a file
+    outside zones/: the plumbing fast-forward leaves the same HEAD, index, files and clean
+    status as `git merge --ff-only` in a second clone, and touches nothing else."""
+    remote, zones_repo, colleague = repos
+    twin = clone(remote, tmp_path / "twin", "twin")
+    write_commit(colleague, {"zones/sub/inner.example.yaml": "domain: inner.example\n",
+                             "zones/tool.sh": "#!/bin/sh\n"}, "setup")
+    for repo in (zones_repo, twin):
+        git(repo, "pull", "--quiet", "--ff-only")
+    old = git(zones_repo, "rev-parse", "HEAD")
+    (colleague / "zones" / "tool.sh").chmod(0o755)
+    git(colleague, "add", "zones/tool.sh")
+    new = write_commit(colleague, {
+        "zones/acme.example.yaml": "domain: acme.example\nttl: 60\n",      # modified
+        "zones/mysite.ru.yaml": None,                                      # deleted
+        "zones/sub/inner.example.yaml": None,                              # its dir goes too
+        "zones/new.example.yaml": "domain: new.example\n",                 # added
+        "zones/deep/er/x.example.yaml": "domain: x.example\n",             # new directories
+        "README.md": "outside zones/\n"}, "many kinds of change")
+    (zones_repo / "zones" / "scratch.txt").write_text("untracked, kept\n")
+    (twin / "zones" / "scratch.txt").write_text("untracked, kept\n")
+
+    result = pull(zones_repo / "zones")
+    assert result.ok and result.via == "plumbing", result
+    assert (result.old_head, result.new_head) == (old, new)
+    assert result.changed == ["zones/acme.example.yaml", "zones/deep/er/x.example.yaml",
+                              "zones/new.example.yaml", "zones/tool.sh"]
+    assert result.deleted == ["zones/mysite.ru.yaml", "zones/sub/inner.example.yaml"]
+
+    git(twin, "fetch", "--quiet")
+    git(twin, "merge", "--ff-only", "--quiet", "origin/main")
+    assert git(zones_repo, "rev-parse", "HEAD", "main") == f"{new}\n{new}"
+    assert index_and_tree(zones_repo) == index_and_tree(twin)
+    assert git(zones_repo, "status", "--porcelain") == "?? zones/scratch.txt"
+    assert git(zones_repo, "diff", "HEAD") == ""
+    assert git(zones_repo, "diff-files") == ""         # the index has the files' stat data
+    assert os.access(zones_repo / "zones" / "tool.sh", os.X_OK)
+    assert not (zones_repo / "zones" / "sub").exists()
+    assert git(zones_repo, "rev-parse", "ORIG_HEAD") == old
+    assert "Fast-forward" in git(zones_repo, "reflog", "-1", "--format=%gs", "main")
+
+
+def test_pull_plumbing_keeps_unrelated_local_changes(repos):
+    _remote, zones_repo, colleague = repos
+    zones = zones_repo / "zones"
+    (zones / "mysite.ru.yaml").write_text("domain: mysite.ru\n# edited here, not committed\n")
+    (zones_repo / "README.md").write_text("staged here\n")
+    git(zones_repo, "add", "README.md")
+    (zones / "local.example.yaml").write_text("domain: local.example\n")     # untracked
+    new = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 5\n"},
+                       "remote edit")
+    result = pull(zones)
+    assert result.ok and result.via == "plumbing" and result.new_head == new, result
+    assert (zones / "acme.example.yaml").read_text() == "domain: acme.example\nttl: 5\n"
+    assert (zones / "mysite.ru.yaml").read_text().endswith("# edited here, not committed\n")
+    assert (zones / "local.example.yaml").read_text() == "domain: local.example\n"
+    assert git(zones_repo, "status", "--porcelain").splitlines() == [
+        "M  README.md", " M zones/mysite.ru.yaml", "?? zones/local.example.yaml"]
+
+
+@pytest.mark.parametrize("local", ["edited", "staged", "untracked-at-new-path", "made-executable"])
+def test_pull_refuses_to_overwrite_a_local_change_the_push_touches(repos, local):
+    """A local change to a path the incoming commits change: nothing is pulled, nothing
+    changes (git merge --ff-only refuses it the same way)."""
+    _remote, zones_repo, colleague = repos
+    zones = zones_repo / "zones"
+    acme = zones / "acme.example.yaml"
+    if local == "edited":
+        acme.write_text("domain: acme.example\n# mine\n")
+    elif local == "staged":
+        acme.write_text("domain: acme.example\n# mine, staged\n")
+        git(zones_repo, "add", "zones/acme.example.yaml")
+    elif local == "made-executable":
+        acme.chmod(0o755)
+    else:
+        (zones / "new.example.yaml").write_text("domain: new.example\n# mine, untracked\n")
+    old = git(zones_repo, "rev-parse", "HEAD")
+    write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 60\n",
+                             "zones/new.example.yaml": "domain: new.example\n"}, "remote")
+    before = index_and_tree(zones_repo)
+    result = pull(zones)
+    assert result.error and not result.ok and result.new_head == old, result
+    assert "overwritten" in result.error
+    assert git(zones_repo, "rev-parse", "HEAD") == old
+    assert index_and_tree(zones_repo) == before
+    assert os.access(acme, os.X_OK) == (local == "made-executable")
+
+
+def test_pull_over_a_locally_deleted_file_is_left_to_git_merge(repos):
+    """A file deleted (not committed) that the push modifies: not the plumbing's to decide;
+    git merge --ff-only pulls it, as it would by hand (nothing local is lost: it was gone)."""
+    _remote, zones_repo, colleague = repos
+    (zones_repo / "zones" / "acme.example.yaml").unlink()
+    new = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 9\n"},
+                       "remote")
+    result = pull(zones_repo / "zones")
+    assert result.ok and result.via == "merge" and result.new_head == new, result
+    assert (zones_repo / "zones" / "acme.example.yaml").read_text().endswith("ttl: 9\n")
+
+
+def test_pull_with_an_unresolved_conflict_elsewhere_is_refused(repos):
+    """An unmerged path (a stash that did not apply cleanly), even one the push does not
+    touch: git merge refuses to pull, and so does the pull."""
+    _remote, zones_repo, colleague = repos
+    readme = zones_repo / "README.md"
+    readme.write_text("stashed\n")
+    git(zones_repo, "stash", "--quiet")
+    write_commit(zones_repo, {"README.md": "committed\n"}, "local", push=False)
+    subprocess.run(["git", "stash", "pop", "--quiet"], cwd=zones_repo, env=ENV,
+                   capture_output=True, timeout=30)
+    assert git(zones_repo, "status", "--porcelain") == "UU README.md"
+    git(zones_repo, "push", "--quiet")
+    git(colleague, "pull", "--quiet", "--ff-only")
+    old = git(zones_repo, "rev-parse", "HEAD")
+    write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 4\n"}, "r")
+    result = pull(zones_repo / "zones")
+    assert result.error and "unmerged" in result.error and result.via is None
+    assert git(zones_repo, "rev-parse", "HEAD") == old
+    assert (zones_repo / "zones" / "acme.example.yaml").read_text() == "domain: acme.example\n"
+
+
+def test_pull_plumbing_index_locked_changes_nothing(repos):
+    """Someone holds the index (index.lock): the pull fails before anything changed, and
+    the next one does it."""
+    _remote, zones_repo, colleague = repos
+    old = git(zones_repo, "rev-parse", "HEAD")
+    new = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 1\n",
+                                   "zones/mysite.ru.yaml": None}, "remote")
+    lock = zones_repo / ".git" / "index.lock"
+    lock.write_text("")
+    before = index_and_tree(zones_repo)
+    result = pull(zones_repo / "zones")
+    assert result.error and "index.lock" in result.error and result.new_head == old
+    assert git(zones_repo, "rev-parse", "HEAD") == old
+    lock.unlink()
+    assert index_and_tree(zones_repo) == before
+    result = pull(zones_repo / "zones")
+    assert result.ok and result.new_head == new and result.via == "plumbing"
+    assert git(zones_repo, "status", "--porcelain") == ""
+
+
+def test_pull_plumbing_failing_half_way_puts_everything_back(repos, monkeypatch):
+    """HEAD cannot be moved (a commit made meanwhile, here: a failure injected into the
+    update-ref): the files and index entries already updated are put back as they were."""
+    _remote, zones_repo, colleague = repos
+    old = git(zones_repo, "rev-parse", "HEAD")
+    write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 1\n",
+                             "zones/mysite.ru.yaml": None,
+                             "zones/sub/new.example.yaml": "domain: new.example\n"}, "remote")
+    git(zones_repo, "fetch", "--quiet")
+    before = index_and_tree(zones_repo)
+    real = gitops._git
+
+    def failing(cwd, *args, **kwargs):
+        if "update-ref" in args and "HEAD" in args:
+            assert (zones_repo / "zones" / "sub" / "new.example.yaml").exists()   # half-way
+            raise GitError("update-ref: cannot lock ref 'HEAD' (injected)")
+        return real(cwd, *args, **kwargs)
+
+    monkeypatch.setattr(gitops, "_git", failing)
+    result = pull(zones_repo / "zones")
+    monkeypatch.undo()
+    assert result.error and "nothing was pulled" in result.error and "injected" in result.error
+    assert git(zones_repo, "rev-parse", "HEAD") == old == result.new_head
+    assert index_and_tree(zones_repo) == before
+    assert not (zones_repo / "zones" / "sub").exists()
+    assert git(zones_repo, "diff", "HEAD") == ""
+
+
+def test_pull_unusual_cases_go_through_git_merge(repos):
+    """A post-merge hook (merge runs it), a symlink: git merge --ff-only does the pull."""
+    _remote, zones_repo, colleague = repos
+    hook = zones_repo / ".git" / "hooks" / "post-merge"
+    hook.write_text("#!/bin/sh\necho ran > \"$(git rev-parse --git-dir)/post-merge-ran\"\n")
+    hook.chmod(0o755)
+    new = write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 2\n"},
+                       "remote")
+    result = pull(zones_repo / "zones")
+    assert result.ok and result.via == "merge" and result.new_head == new
+    assert result.changed == ["zones/acme.example.yaml"]
+    assert (zones_repo / ".git" / "post-merge-ran").exists()
+    hook.unlink()
+    (colleague / "zones" / "alias.yaml").symlink_to("acme.example.yaml")
+    git(colleague, "add", "zones/alias.yaml")
+    new = write_commit(colleague, {}, "a symlink")
+    result = pull(zones_repo / "zones")
+    assert result.ok and result.via == "merge" and result.changed == ["zones/alias.yaml"]
+    assert os.readlink(zones_repo / "zones" / "alias.yaml") == "acme.example.yaml"
+    assert git(zones_repo, "status", "--porcelain") == ""
+
+
+def test_pull_and_commit_use_a_split_index_unless_configured(repos):
+    """Index writes cost what changed (git's split index); a repository configured with
+    core.splitIndex=false keeps one index file."""
+    _remote, zones_repo, colleague = repos
+    write_commit(colleague, {"zones/acme.example.yaml": "domain: acme.example\nttl: 3\n"}, "r")
+    assert pull(zones_repo / "zones").via == "plumbing"
+    assert list((zones_repo / ".git").glob("sharedindex.*"))
+    git(zones_repo, "config", "core.splitIndex", "false")
+    git(zones_repo, "update-index", "--no-split-index")
+    for shared in (zones_repo / ".git").glob("sharedindex.*"):
+        shared.unlink()
+    zones = zones_repo / "zones"
+    (zones / "new.example.yaml").write_text("domain: new.example\n")
+    assert commit(zones, [zones / "new.example.yaml"], "api: new", "alice")
+    assert not list((zones_repo / ".git").glob("sharedindex.*"))
+    assert git(zones_repo, "status", "--porcelain") == ""
+
+
 # --- commit ----------------------------------------------------------------------------------
 
 def test_commit_records_the_files_and_pushes_when_asked(repos, tmp_path):
