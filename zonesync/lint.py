@@ -8,7 +8,6 @@ Each finding carries the field path; ``estate`` turns paths into file lines.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Collection, Iterable, NamedTuple
 
 from . import findings as F
@@ -199,27 +198,40 @@ def _owner_conflicts(desc: Description, entries: list[Entry]) -> list[Finding]:
 
 def _naptr_rules(desc: Description, entries: list[Entry]) -> list[Finding]:
     out: list[Finding] = []
+    # One pass over the entries: their services, the best (lowest order, first) secure and
+    # plain entries, and the entries sharing an (order, preference) rank.
+    services = set()
+    best_secure = best_plain = None
+    by_rank: dict[tuple[int, int], list[Entry]] = {}
+    for entry in entries:
+        services.add(entry.service)
+        if TRANSPORTS[entry.transport].secure:
+            if best_secure is None or entry.order < best_secure.order:
+                best_secure = entry
+        elif best_plain is None or entry.order < best_plain.order:
+            best_plain = entry
+        rank = (entry.order, entry.preference)
+        group = by_rank.get(rank)
+        if group is None:
+            by_rank[rank] = [entry]
+        else:
+            group.append(entry)
     # A transport listed under `disabled:` is absent on purpose: no warning for it.
-    services = {e.service for e in entries} | {TRANSPORTS[t].service for t in desc.disabled}
+    services.update(TRANSPORTS[t].service for t in desc.disabled)
     missing = [s for s in SIP_BASELINE if s not in services]
     if missing:
         out.append(F.make("naptr-missing-service", f"NAPTR at {desc.domain} has no "
                           f"{', '.join(missing)}: clients that use those transports fall back "
                           "or fail", path="sip"))
-    secure = [e for e in entries if TRANSPORTS[e.transport].secure]
-    plain = [e for e in entries if not TRANSPORTS[e.transport].secure]
-    if secure and plain:
-        best_secure = min(secure, key=lambda e: e.order)
-        best_plain = min(plain, key=lambda e: e.order)
-        if best_secure.order >= best_plain.order:
-            out.append(F.make("sips-not-first", f"SIPS order {best_secure.order} "
-                              f"({best_secure.transport}) is not lower than SIP order "
-                              f"{best_plain.order} ({best_plain.transport})",
-                              path=f"{best_secure.path}.order",
-                              record=naptr_for(desc, best_secure).to_text()))
-    by_rank: dict[tuple[int, int], list[Entry]] = defaultdict(list)
-    for entry in entries:
-        by_rank[(entry.order, entry.preference)].append(entry)
+    if best_secure is not None and best_plain is not None \
+            and best_secure.order >= best_plain.order:
+        out.append(F.make("sips-not-first", f"SIPS order {best_secure.order} "
+                          f"({best_secure.transport}) is not lower than SIP order "
+                          f"{best_plain.order} ({best_plain.transport})",
+                          path=f"{best_secure.path}.order",
+                          record=naptr_for(desc, best_secure).to_text()))
+    if len(by_rank) == len(entries):
+        return out   # every rank its own: no tie (the common case)
     for (order, pref), group in by_rank.items():
         transports = sorted({e.transport for e in group})
         if len(transports) > 1:

@@ -177,7 +177,7 @@ class Description(_Strict):
         Remembered for the next call (lint asks several times); ``keep=False`` (the last
         reader, the compiler) takes what is remembered and leaves nothing behind: an estate
         of 100,000 descriptions would otherwise hold their entries for as long as it lives."""
-        memo = self._entries
+        memo = self.__pydantic_private__["_entries"]   # not self._entries: pydantic's slow path
         key = memo.key
         if key is not None and key[0] is self.sip and key[1] == self.domain:
             value = memo.value
