@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -416,6 +418,52 @@ def test_pull_and_commit_use_a_split_index_unless_configured(repos):
     assert not list((zones_repo / ".git").glob("sharedindex.*"))
     assert git(zones_repo, "status", "--porcelain") == ""
 
+
+def test_webhook_pull_reloads_only_what_changed(tmp_path, monkeypatch, has_git):
+    """The webhook's pull changes zones/'s directory entries; the journal line written first
+    tells the service's warm estate which: it looks at those files, never at every file."""
+    from tests.helpers import ROOT
+    from zonesync.api import create_app
+
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    remote, dev = tmp_path / "remote.git", tmp_path / "dev"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(dev))
+    configure(dev, "dev")
+    shutil.copytree(ROOT / "zones", dev / "zones")
+    git(dev, "add", "zones")
+    git(dev, "commit", "--quiet", "-m", "zones")
+    git(dev, "remote", "add", "origin", str(remote))
+    git(dev, "push", "--quiet", "-u", "origin", "main")
+    svc = clone(remote, tmp_path / "svc", "svc")
+    secret = "whsec-test-0123456789"
+    app = create_app({"zones": str(svc / "zones"), "providers": str(ROOT / "providers"),
+                      "state_dir": str(tmp_path / "state"), "webhook_secret": secret,
+                      "start_runner": "false", "zones_rescan": "off",
+                      "tokens": "r:read:rd-0123456789abcdef"})
+    service = app.extensions["zonesync"]
+    assert len(service.warm.current().files) == 3
+    scans = service.warm.stats["full_scans"]
+    acme = (dev / "zones" / "acme.example.yaml").read_text()
+    write_commit(dev, {"zones/acme.example.yaml": acme.replace("weight: 60", "weight: 70"),
+                       "zones/srvonly.example.yaml": None,
+                       "zones/new.example.yaml": acme.replace("acme.example", "new.example")},
+                 "three changes")
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    r = app.test_client().post("/v1/hooks/git", data=body, headers={
+        "X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Event": "push",
+        "Content-Type": "application/json"})
+    assert r.status_code == 202, r.get_json()
+    answer = r.get_json()
+    assert answer["changed"] == ["zones/acme.example.yaml", "zones/new.example.yaml"]
+    assert answer["deleted"] == ["zones/srvonly.example.yaml"] and answer["job"]
+    view = service.warm.current()
+    assert service.warm.stats["full_scans"] == scans        # no stat of every file
+    assert sorted(view.names) == ["acme.example.yaml", "mysite.ru.yaml", "new.example.yaml"]
+    assert "weight: 70" in (svc / "zones" / "acme.example.yaml").read_text()
+    assert view.find("new.example") is not None and view.find("srvonly.example") is None
 
 # --- commit ----------------------------------------------------------------------------------
 
