@@ -16,7 +16,9 @@ For each N (default 100 and 10,000):
      (pulled, planned, applied and verified on PowerDNS);
    * API: PUT a changed description of one synced domain, POST /v1/syncs for it, poll the job:
      timed from the PUT to "succeeded";
-4. prints per N and path: p50, p90, max (ms), and the job's own median timings.
+4. prints per N and path: p50, p90, max (ms), and the job's own median timings; each run's
+   own line too while it goes ("#   webhook 3: ..."), so that an outlier can be told apart:
+   the call (the PUT, or the webhook's pull), the wait in the queue, or the job.
 
     PYTHONPATH=. .venv/bin/python bench/change_latency.py 100 10000 100000
 
@@ -108,6 +110,20 @@ def via_git(svc: Service, colleague: Path, domain: str, i: int) -> dict:
             "domains": answer.get("domains")}
 
 
+def timed(kind: str, runs: list[dict], run) -> list[dict]:
+    """``run(i)`` for each change, printing each one's own timings as it ends."""
+    out = []
+    for i in range(len(runs)):
+        r = run(i)
+        job = r["job"].get("total_s")
+        wait = r["queue_wait"]
+        print(f"#   {kind} {i}: {r['total'] * 1000:.0f} ms (call {r['put'] * 1000:.0f}"
+              + (f", queued {wait * 1000:.0f}" if wait is not None else "")
+              + (f", job {job * 1000:.0f}" if job is not None else "") + ")", flush=True)
+        out.append(r)
+    return out
+
+
 def row(n: int, path: str, rows: list[dict]) -> str:
     totals = [r["total"] * 1000 for r in rows]
     calls = [r["put"] * 1000 for r in rows]
@@ -171,10 +187,10 @@ def measure(n: int, changes: int, synced: int, workers: int, use_git: bool = Tru
                     f"PUT {warmup[1]['total'] * 1000:.0f} ms")
                 print(out[-1], flush=True)
                 if use_git:
-                    hooks = [via_git(svc, colleague, d, i) for i, d in enumerate(pick)]
+                    hooks = timed("webhook", pick, lambda i: via_git(svc, colleague, pick[i], i))
                     out.append(row(n, "git push + webhook", hooks))
                     print(out[-1], flush=True)
-                puts = [put_to_verified(svc, d, i) for i, d in enumerate(pick)]
+                puts = timed("PUT", pick, lambda i: put_to_verified(svc, pick[i], i))
                 out.append(row(n, "PUT + POST /v1/syncs" + ("" if use_git else " (no git)"),
                                puts))
                 print(out[-1], flush=True)
