@@ -23,7 +23,7 @@ from . import fastyaml
 from . import findings as F
 from . import names
 from .findings import Finding
-from .model import Description
+from .model import Description, range_problem
 
 MAX_FILE_BYTES = 1024 * 1024   # a description is a few KiB; refuse anything near this
 MAX_NODES = 100_000            # YAML aliases can expand a small file exponentially
@@ -336,6 +336,9 @@ def schema_findings(error: ValidationError, model: type[BaseModel] = Description
             out.append(F.make(kind, err["msg"], path=path))
         elif kind in ("extra_forbidden", "invalid_key"):
             out.append(_unknown_key(model, loc, path))
+        elif kind in ("greater_than_equal", "less_than_equal") and loc and model is Description:
+            out.append(F.make("number-out-of-range", range_problem(loc[-1], err["input"]),
+                              path=path))
         elif kind == "missing":
             out.append(F.make("schema-missing", f"`{loc[-1]}` is required", path=path))
         elif kind == "literal_error" and (loc[-1] == "transport" or loc[:1] == ("disabled",)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, fields
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       PrivateAttr, model_validator)
@@ -31,14 +31,26 @@ MAX_TTL = 2**31 - 1  # RFC 2181 §8
 
 # --- field types -------------------------------------------------------------------------------
 
-def _range(low: int, high: int, what: str):
-    def check(value: int) -> int:
-        if not low <= value <= high:
-            raise PydanticCustomError(
-                "number-out-of-range", "{what} must be between {low} and {high}, not {value}",
-                {"what": what, "low": low, "high": high, "value": value})
-        return value
-    return AfterValidator(check)
+class Range(NamedTuple):
+    what: str
+    low: int
+    high: int
+
+
+U16_RANGE = Range("the value", 0, 65535)
+PORT_RANGE = Range("a port", 0, 65535)
+TTL_RANGE = Range("a TTL", 0, MAX_TTL)
+RANGES = {"port": PORT_RANGE, "ttl": TTL_RANGE}   # by field name; every other number is a U16
+
+
+def range_problem(field: Any, value: Any) -> str:
+    """The words for a number out of its range (pydantic checks the bounds, natively)."""
+    what, low, high = RANGES.get(field, U16_RANGE)
+    return f"{what} must be between {low} and {high}, not {value}"
+
+
+def _range(bounds: Range):
+    return Field(ge=bounds.low, le=bounds.high)
 
 
 def _name_check(func):
@@ -66,9 +78,9 @@ def _verdict_uncached(func, value: Any) -> tuple[bool, Any]:
         return False, (exc.rule, exc.message)
 
 
-U16 = Annotated[int, _range(0, 65535, "the value")]
-Port = Annotated[int, _range(0, 65535, "a port")]
-Ttl = Annotated[int, _range(0, MAX_TTL, "a TTL")]
+U16 = Annotated[int, _range(U16_RANGE)]
+Port = Annotated[int, _range(PORT_RANGE)]
+Ttl = Annotated[int, _range(TTL_RANGE)]
 HostName = Annotated[str, _name_check(names.host_name)]
 TargetName = Annotated[str, _name_check(names.target_name)]
 OwnerName = Annotated[str, _name_check(lambda v: names.owner_text(v))]
