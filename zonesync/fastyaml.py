@@ -45,6 +45,7 @@ _DQ = r'"[^"\\]*"'
 _SQ = r"'[^']*'(?!')"
 _SCALAR = rf"{_PLAIN}|{_DQ}|{_SQ}"
 _KEY = re.compile(rf"({_SCALAR}):(?: +|$)")
+_KEY_REST = re.compile(rf"({_SCALAR}):(?: +(.*)|$)")   # the key, and what follows it (or None)
 _INLINE_SCALAR = re.compile(rf"({_PLAIN_BLOCK}|{_DQ}|{_SQ})(?: +#.*| *)$")
 _END = re.compile(r"(?: +#.*| *)$")
 _SPACES = re.compile(r" *")
@@ -81,8 +82,9 @@ def load(text: str, max_nodes: int) -> dict | None:
             continue
         if content.startswith(("---", "...")):
             return None
-        lines.append((len(raw) - len(content), content))
-    if not lines or lines[0][0] != 0 or _is_item(lines[0][1]):
+        lines.append((len(raw) - len(content), content,
+                      content[0] == "-" and (len(content) == 1 or content[1] == " ")))
+    if not lines or lines[0][0] != 0 or lines[0][2]:
         return None
     try:
         data, i = _mapping(lines, 0, 0, None)
@@ -98,8 +100,8 @@ def _is_item(content: str) -> bool:
 # --- block collections ----------------------------------------------------------------------
 
 def _block(lines: list, i: int) -> tuple[Any, int]:
-    indent, content = lines[i]
-    if _is_item(content):
+    indent, _content, item = lines[i]
+    if item:
         return _sequence(lines, i, indent)
     return _mapping(lines, i, indent, None)
 
@@ -113,21 +115,23 @@ def _mapping(lines: list, i: int, indent: int, first: str | None) -> tuple[dict,
         if first is not None:
             content, first = first, None
         else:
-            col, content = lines[i]
-            if col != indent or _is_item(content):
+            col, content, item = lines[i]
+            if col != indent or item:
                 break
-        m = _KEY.match(content)
+        m = _KEY_REST.match(content)
         if m is None:
             raise _Unsure
-        key = _key(m.group(1))
+        key, rest = m.groups()
+        key = _scalar(key)
+        if type(key) is not str:
+            raise _Unsure   # a number, boolean or null as a key: the full path words that
         if key in out:
             raise _Unsure   # a duplicate key: the full parser reports it with its lines
-        rest = content[m.end():]
         i += 1
         if not rest or rest[0] == "#":
             if i < n and lines[i][0] > indent:
                 out[key], i = _block(lines, i)
-            elif i < n and lines[i][0] == indent and _is_item(lines[i][1]):
+            elif i < n and lines[i][0] == indent and lines[i][2]:
                 out[key], i = _sequence(lines, i, indent)
             else:
                 out[key] = None
@@ -142,8 +146,8 @@ def _sequence(lines: list, i: int, indent: int) -> tuple[list, int]:
     out: list = []
     n = len(lines)
     while i < n:
-        col, content = lines[i]
-        if col != indent or not _is_item(content):
+        col, content, item = lines[i]
+        if col != indent or not item:
             break
         body = content[1:]
         stripped = body.lstrip(" ")

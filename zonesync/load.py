@@ -157,7 +157,9 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Finding]]:
                                  f"the file is {size:,} bytes; descriptions may be at most "
                                  f"{MAX_FILE_BYTES:,} bytes", file=shown)]
         chunks = [os.read(fd, size + 1)]
-        while chunks[-1] and sum(map(len, chunks)) <= MAX_FILE_BYTES:   # grew while read
+        # A regular file gives all it has up to the size asked: fewer bytes than that is its
+        # end (no second read to see it). More than its size: it grew while read.
+        while len(chunks[0]) > size and chunks[-1] and sum(map(len, chunks)) <= MAX_FILE_BYTES:
             chunks.append(os.read(fd, MAX_FILE_BYTES + 1))
         data = b"".join(chunks)
     except OSError as exc:
