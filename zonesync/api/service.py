@@ -460,14 +460,19 @@ def hook_pull(service: Service) -> dict:
 
 def _changed_domains(service: Service, described: Described, paths: list[str]) -> list[str]:
     """The domains the changed files describe (their names when they do not load)."""
+    import bisect
+
     from .. import gitops
 
-    by_name = {f.path.name: f for f in described.files}
+    view = described.view
+    names_in = view.names if view is not None else []      # sorted: looked up, not listed
     out = []
     for path in paths:
-        found = by_name.get(Path(path).name)
-        if found is not None and found.loaded.description is not None:
-            domain = found.loaded.description.domain
+        name = Path(path).name
+        i = bisect.bisect_left(names_in, name)
+        found = view.files[i] if i < len(names_in) and names_in[i] == name else None
+        if found is not None and found.description is not None:
+            domain = found.description.domain
         else:
             names_ = gitops.domains_of([path])
             if not names_:
