@@ -423,16 +423,20 @@ def _clean(repo: _Repo, old: str, changes: list[_Change], timeout: float) -> boo
     filemode = repo.flag("core.filemode", True)
     for c in changes:
         where = repo.top / c.path
+        for parent in _parents(c.path):       # real directories (never through a symlink)
+            try:
+                mode = os.lstat(repo.top / parent).st_mode
+            except FileNotFoundError:
+                if c.status != "A":
+                    return False
+                break
+            except OSError:
+                return False
+            if not stat.S_ISDIR(mode):
+                return False
         if c.status == "A":
             if _exists(where):
                 return False                   # untracked there: git decides
-            for parent in _parents(c.path):
-                try:
-                    mode = os.lstat(repo.top / parent).st_mode
-                except FileNotFoundError:
-                    break
-                if not stat.S_ISDIR(mode):
-                    return False
             continue
         try:
             st = os.lstat(where)
