@@ -11,7 +11,6 @@ import multiprocessing
 import contextlib
 import gc
 import os
-import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,10 @@ from . import findings as F
 from .compile import compile_zone
 from .findings import Finding
 from .lint import known_hosts, lint_description, lint_estate
-from .load import MAX_NODES, Loaded, description_files, load_file, read_text, validate_data
+from .load import (MAX_NODES, LazyLines, Loaded, description_files, load_file, read_text,
+                   validate_data)
 from .names import is_within
-from .model import Description
+from .model import Description, _share_fields_sets
 from .records import Record
 
 
@@ -177,10 +177,9 @@ def _no_collection():
 # opposite ends of the list (this process from the front, the worker from the back) until
 # they meet, so neither waits for the other however the files differ in cost.
 #
-# What crosses back is cheap to send: the parsed YAML data, the text and the file's own
-# findings — not the pydantic objects, whose pickling costs about what validating the data
-# again here does (which gives the very same description) and makes larger messages. A file
-# the worker is unsure of (not the fast YAML path, not valid, unreadable) is left to this
+# What crosses back: the description (pickled: unpickling it here costs half of validating
+# it again), the text (for the line map, if a finding ever needs it) and the file's own
+# findings. A file the worker is unsure of (not the fast YAML path, not valid, unreadable) is left to this
 # process, which loads it exactly as the sequential path. A file whose lint would ask about
 # hosts in other files (an SRV target outside its zone and not in its own `hosts`) is linted
 # here, with every file's hosts known.
@@ -276,8 +275,11 @@ def _load_alone(path: Path, name: str, index: int, linted: set[int]) -> Loaded:
 
 
 def _from_worker(ready: tuple, name: str, index: int, linted: set[int]) -> Loaded:
-    data, text, findings = ready
-    one = validate_data(data, name, text=text)
+    desc, text, findings = ready
+    _share_fields_sets(desc)   # as validation shares them (unpickled, each is its own)
+    lines = LazyLines(text, name)
+    lines.aliased = True   # what validate_data sets for a valid description
+    one = Loaded(name, desc, lines=lines)
     if findings is not None:
         one.findings.extend(findings)
         linted.add(index)
@@ -296,7 +298,8 @@ def _worker(send, items: list[tuple[Path, str]], claims: _Claims) -> None:
 
 
 def _prepare(path: Path, name: str) -> tuple | None:
-    """(data, text, own findings or None if they depend on other files), or None: load here."""
+    """(description, text, own findings or None if they depend on other files), or None:
+    load it here."""
     text, problems = read_text(path, name)
     if text is None:
         return None
@@ -308,9 +311,9 @@ def _prepare(path: Path, name: str) -> tuple | None:
     if desc is None or loaded.findings:
         return None
     if not _alone(desc):
-        return data, text, None
+        return desc, text, None
     check_file(loaded, frozenset())
-    return data, text, loaded.findings
+    return desc, text, loaded.findings
 
 
 def _alone(desc: Description) -> bool:
