@@ -3,7 +3,9 @@
 Generates N descriptions shaped like shared/examples/acme.example.yaml (three transports, two
 SBCs, A/AAAA) into a temporary zones/ directory, then times the same path `zonesync validate`
 and `sync` take (read files → YAML → schema → lint, each file alone and all together →
-compile per zone) and reports domains/s and peak RSS.
+compile per zone) and reports domains/s and peak RSS; also the rate in one process
+(``ZONESYNC_LOAD_WORKERS=1``) and, before and after, how much two CPU-bound processes get
+done here at once (``bench/cores.py``: on this VM it varies between about 1x and 1.6x).
 
 Each size runs in a fresh Python process (cold: no caches, its own peak RSS; the files are
 written before the clock starts). ``--warm`` also times a second load of the same, unchanged
@@ -96,8 +98,11 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.sizes[0], args.warm)))
         return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cores import describe, parallel_factor
+    print(f"# before: {describe(parallel_factor())}")
     header = (f"{'domains':>8} {'load+lint s':>12} {'compile s':>10} {'total s':>8} "
-              f"{'domains/s':>10} {'records':>9} {'peak RSS MiB':>13}")
+              f"{'domains/s':>10} {'1 process/s':>12} {'records':>9} {'peak RSS MiB':>13}")
     if args.warm:
         header += f" {'warm s':>7} {'warm dom/s':>10}"
     print(header)
@@ -106,14 +111,22 @@ def main() -> None:
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--child", str(n)] + (["--warm"] if args.warm else [])
-        result = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-        r = json.loads(result.stdout.strip().splitlines()[-1])
+        r = _child(cmd, env)
+        # The same in one process (ZONESYNC_LOAD_WORKERS=1): what the second one adds here.
+        alone = _child(cmd, dict(env, ZONESYNC_LOAD_WORKERS="1"))
         line = (f"{r['n']:>8} {r['load_lint_s']:>12.2f} {r['compile_s']:>10.2f} "
-                f"{r['total_s']:>8.2f} {r['rate']:>10.0f} {r['records']:>9} {r['peak_mib']:>13.0f}")
+                f"{r['total_s']:>8.2f} {r['rate']:>10.0f} {alone['rate']:>12.0f} "
+                f"{r['records']:>9} {r['peak_mib']:>13.0f}")
         if args.warm:
             line += f" {r['warm_s']:>7.2f} {r['warm_rate']:>10.0f}"
         print(line)
         sys.stdout.flush()
+    print(f"# after: {describe(parallel_factor())}")
+
+
+def _child(cmd: list[str], env: dict) -> dict:
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -14,10 +14,21 @@ def test_compile_lint_bench_prints_its_table():
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0].split()[:2] == ["domains", "load+lint"]
-    assert "peak RSS MiB" in lines[0] and "warm s" in lines[0]
-    row = lines[1].split()
-    assert row[0] == "20" and row[5] == "240"   # 20 domains, 12 records each
+    assert lines[0].startswith("# before: two CPU-bound processes do")
+    assert lines[-1].startswith("# after: two CPU-bound processes do")
+    assert lines[1].split()[:2] == ["domains", "load+lint"]
+    assert "peak RSS MiB" in lines[1] and "1 process/s" in lines[1] and "warm s" in lines[1]
+    row = lines[2].split()
+    assert row[0] == "20" and row[6] == "240"   # 20 domains, 12 records each
+    assert float(row[4]) > 0 and float(row[5]) > 0   # both rates measured
+
+
+def test_cores_prints_the_parallel_factor():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "cores.py")],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    factor = float(result.stdout.split("do ")[1].split("x")[0])
+    assert 0.3 < factor < 2.5, result.stdout   # a ratio of two timings, not a constant
 
 
 def _service_bench_prerequisites():
