@@ -122,6 +122,24 @@ def test_sync_job_plans_applies_verifies_and_writes_the_zone(home, store, runner
     assert json.loads(json.dumps(done.to_json()))["id"] == job.id  # JSON all the way
 
 
+def test_a_sync_job_plans_each_zone_once_under_its_lock(home, store, monkeypatch):
+    from zonesync import sync as sync_mod
+    planned = []
+    real_plan = sync_mod.Target.plan
+
+    def counted(target, *args, **kwargs):
+        planned.append(target.zone)
+        return real_plan(target, *args, **kwargs)
+    monkeypatch.setattr(sync_mod.Target, "plan", counted)
+    store.enqueue("sync", None, False, "test")
+    state, result, error = execute(store.claim(), workspace(home), store)
+    assert state == "succeeded", error
+    assert sorted(planned) == sorted(ZONES)   # once each: the plan reported is the one applied
+    assert {z["zone"] for z in result["plan"]["zones"]} == {z + "." for z in ZONES}
+    assert all(z["counts"]["create"] > 0 for z in result["plan"]["zones"])
+    assert result["timings"]["plan_s"] is None and result["timings"]["apply_s"] >= 0
+
+
 def test_dry_run_is_a_plan_only(home, runners):
     runner = runners()
     runner.start()
@@ -420,7 +438,7 @@ def test_an_unexpected_exception_is_a_failed_job_logged_once_and_scrubbed(
     def boom(*args, **kwargs):
         raise RuntimeError(f"provider said {secret}")
 
-    monkeypatch.setattr(jobs_mod, "plan_all", boom)
+    monkeypatch.setattr(jobs_mod, "run", boom)   # a sync (not a dry run) plans inside run()
     store.enqueue("sync", ["mysite.ru"], False, "test")
     job = store.claim()
     with caplog.at_level(logging.ERROR, logger="zonesync.jobs"):

@@ -25,6 +25,7 @@ from typing import Callable, ContextManager, Iterable
 
 from .providers.config import scrub
 from .store import Job, QueueFull, Store
+from .plan import Plan
 from .sync import Workspace, plan_all, run
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,9 @@ def _sync(job: Job, workspace: Workspace, store: Store, slots: Slots):
         return ("failed", {"errors": selection.errors},
                 _join(_one_line(e, 200) for e in selection.errors))
     with slots({t.provider.name for t in selection.targets}):
-        plan = plan_all(selection, workspace.owner)
-        planned = time.monotonic()
         if job.dry_run:
+            plan = plan_all(selection, workspace.owner)
+            planned = time.monotonic()
             result = {"plan": plan.to_json(),
                       "timings": {"plan_s": _s(planned - started), "total_s": _s(planned - started)}}
             problems = [_one_line(e, 200) for e in plan.errors]
@@ -96,11 +97,14 @@ def _sync(job: Job, workspace: Workspace, store: Store, slots: Slots):
                 verifying.append(time.monotonic())
             return lambda item: None
 
+        # Each zone is planned once, under its lock, by the apply itself: the plan reported is
+        # the one applied (a plan made before would be made twice, and could be stale).
         outcome = run(workspace, selection, progress=progress)
     done = time.monotonic()
     verify_start = verifying[0] if verifying else done
+    plan = Plan([a.plan for a in outcome.applied], workspace.owner)
     result = {"plan": plan.to_json(), **outcome.to_json(),
-              "timings": {"plan_s": _s(planned - started), "apply_s": _s(verify_start - planned),
+              "timings": {"plan_s": None, "apply_s": _s(verify_start - started),
                           "verify_s": _s(done - verify_start), "total_s": _s(done - started)}}
     _record_domains(store, job, selection, outcome)
     if outcome.ok:
