@@ -103,3 +103,19 @@ def test_a_dead_worker_leaves_its_files_to_the_parent(tmp_path: Path, monkeypatc
         raise RuntimeError("worker trouble")
     monkeypatch.setattr(E, "_prepare", die)
     assert _view(E.load_estate([tmp_path])) == _view(sequential)
+
+
+def test_a_large_estate_is_kept_out_of_the_collectors_reach(tmp_path: Path, monkeypatch):
+    import gc
+    _estate(tmp_path, 6)
+    monkeypatch.setattr(E, "LONG_LIVED_AT", 4)
+    gc.unfreeze()
+    try:
+        E.load_estate([tmp_path])
+        assert gc.get_freeze_count() > 0, "the estate's objects are left to the collector"
+        gc.unfreeze()
+        monkeypatch.setattr(E, "LONG_LIVED_AT", 100)   # a small estate: nothing frozen
+        E.load_estate([tmp_path])
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()

@@ -78,7 +78,9 @@ class Estate:
 
     def zone_records(self) -> dict[str, frozenset[Record]]:
         with _no_collection():
-            return {zone: compile_zone(descs) for zone, descs in self.zones().items()}
+            records = {zone: compile_zone(descs) for zone, descs in self.zones().items()}
+            long_lived(len(records))
+            return records
 
 
 def _stem(file: str) -> str:
@@ -149,11 +151,11 @@ def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
     the same, finding for finding and in the same order."""
     with _no_collection():
         files, shown = description_files(paths), _shower()
-        if _parallel_ok(len(files)):
-            estate = _load_estate_parallel(files, shown)
-            if estate is not None:
-                return estate
-        return check([load_file(p, shown(p)) for p in files])
+        estate = _load_estate_parallel(files, shown) if _parallel_ok(len(files)) else None
+        if estate is None:
+            estate = check([load_file(p, shown(p)) for p in files])
+        long_lived(len(files))
+        return estate
 
 
 @contextlib.contextmanager
@@ -168,6 +170,22 @@ def _no_collection():
     finally:
         if enabled:
             gc.enable()
+
+
+LONG_LIVED_AT = 1000   # files: an estate this large is kept, not built and dropped
+
+
+def long_lived(count: int, *, collect: bool = False) -> None:
+    """What was just built for ``count`` files will live as long as the process: from
+    LONG_LIVED_AT on, moved out of the cyclic collector's reach (``gc.freeze``). Otherwise its
+    next passes walk every one of those objects again — the first right after the build, at
+    10,000 files 0.1–0.3 s a pass. Reference counting still frees them once they are dropped
+    (nothing built here is a cycle). ``collect``: collect first, for a process that built
+    estates before (what they left in cycles is not frozen with the new one)."""
+    if count >= LONG_LIVED_AT:
+        if collect:
+            gc.collect()
+        gc.freeze()
 
 
 # --- a second process for large estates -------------------------------------------------------

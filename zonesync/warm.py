@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import gc
 import hashlib
 import os
 import stat as st
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import findings as F
-from .estate import Estate, check_file
+from .estate import Estate, check_file, long_lived
 from .findings import Finding
 from .lint import lint_estate
 from .load import SUFFIXES, Loaded, load_file
@@ -53,7 +52,6 @@ JOURNAL_MAX = 1 << 20          # bytes; then it is replaced (readers rescan once
 Sig = tuple[int, int, int, int, int]
 
 
-FREEZE_AT = 1000     # files loaded at once: an estate's initial load (or a mass change)
 
 
 def _sig(s: os.stat_result) -> Sig:
@@ -741,13 +739,10 @@ class WarmEstate:
             if before is not None and name not in before:
                 before[name] = []
         self.generation += 1
-        if len(changes) >= FREEZE_AT:
-            # A whole estate (re)loaded: its objects live as long as the service. Moved out of
-            # the cyclic collector's reach, so that it does not walk them again on each full
-            # pass (at 100,000 files that was tens of ms added to every job now and then);
-            # reference counting still frees what is replaced later.
-            gc.collect()
-            gc.freeze()
+        # A whole estate (re)loaded (or a mass change): its objects live as long as the
+        # service; without this each full pass of the collector walked them again (at 100,000
+        # files, tens of ms added to a job now and then).
+        long_lived(len(changes), collect=True)
 
     def _unindex(self, e: _Entry, touched_hosts: set[str], old_known: dict) -> None:
         desc = e.base.description
