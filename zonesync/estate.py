@@ -202,7 +202,7 @@ def long_lived(count: int, *, collect: bool = False) -> None:
 # hosts in other files (an SRV target outside its zone and not in its own `hosts`) is linted
 # here, with every file's hosts known.
 
-PARALLEL_MIN_FILES = 2000   # below this, forking and sending cost more than they save
+PARALLEL_MIN_FILES = 500   # below this, forking and sending cost about what they save
 _CHUNK = 32   # files a claim and a message: well under the pipe's buffer
 
 
