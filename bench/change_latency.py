@@ -130,12 +130,14 @@ def row(n: int, path: str, rows: list[dict]) -> str:
     waits = [r["queue_wait"] * 1000 for r in rows if r["queue_wait"] is not None]
 
     def job(key):
-        return percentile([r["job"].get(key, float("nan")) * 1000 for r in rows], 50)
+        """The jobs' median of a timing; "-" when the jobs do not time it apart (a sync job
+        plans inside its apply: plan_s is None)."""
+        values = [r["job"][key] * 1000 for r in rows if r["job"].get(key) is not None]
+        return f"{percentile(values, 50):>8.0f}" if values else f"{'-':>8}"
 
     return (f"{n:>8} {path:<24}{len(rows):>4}{percentile(totals, 50):>9.0f}"
             f"{percentile(totals, 90):>9.0f}{max(totals):>9.0f}{percentile(calls, 50):>10.0f}"
-            f"{percentile(waits, 50):>8.0f}{job('plan_s'):>8.0f}{job('apply_s'):>8.0f}"
-            f"{job('verify_s'):>8.0f}")
+            f"{percentile(waits, 50):>8.0f}{job('plan_s')}{job('apply_s')}{job('verify_s')}")
 
 
 HEADER = (f"{'N':>8} {'path':<24}{'runs':>4}{'p50 ms':>9}{'p90 ms':>9}{'max ms':>9}"
