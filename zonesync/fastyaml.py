@@ -53,6 +53,15 @@ _SPACES = re.compile(r" *")
 _FLOW_PAIR = re.compile(rf"({_SCALAR}): +({_SCALAR}) *([,}}]) *")
 _FLOW_ITEM = re.compile(rf"({_SCALAR}) *([,\]]) *")
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)$")
+# A whole one-line flow collection of scalars only (the common case) checked in one match;
+# its entries are then taken from the part inside the brackets with findall, which finds
+# exactly them: between two entries stands only " *, *", and no scalar starts with a blank
+# or a ','.
+_SIMPLE_MAP = re.compile(rf"\{{( *(?:{_SCALAR}): +(?:{_SCALAR}) *"
+                         rf"(?:, *(?:{_SCALAR}): +(?:{_SCALAR}) *)*)\}}(?: +#.*| *)$")
+_SIMPLE_SEQ = re.compile(rf"\[( *(?:{_SCALAR}) *(?:, *(?:{_SCALAR}) *)*)\](?: +#.*| *)$")
+_PAIRS = re.compile(rf"({_SCALAR}): +({_SCALAR})")
+_ITEMS = re.compile(_SCALAR)
 
 _RESOLVER = Resolver()
 _BOOLS = SafeConstructor.bool_values
@@ -177,7 +186,22 @@ def _sequence(lines: list, i: int, indent: int) -> tuple[list, int]:
 
 def _inline(text: str) -> Any:
     """A value that fills the rest of a line (a trailing comment allowed)."""
-    if text[0] == "[" or text[0] == "{":
+    first = text[0]
+    if first == "{":
+        m = _SIMPLE_MAP.match(text)
+        if m is not None:
+            out = {}
+            for key, value in _PAIRS.findall(m.group(1)):
+                key = _key(key)
+                if key in out:
+                    raise _Unsure   # a duplicate key: the full parser reports it
+                out[key] = _scalar(value)
+            return out
+    elif first == "[":
+        m = _SIMPLE_SEQ.match(text)
+        if m is not None:
+            return [_scalar(item) for item in _ITEMS.findall(m.group(1))]
+    if first == "[" or first == "{":
         value, pos = _flow(text, 0)
         if not _END.match(text, pos):
             raise _Unsure
