@@ -299,7 +299,9 @@ def test_two_services_on_one_directory_see_each_others_writes(tmp_path):
     one.put("b.example", {**body, "ttl": 60}, "alice")           # replaced: same entry
     assert two.described().find("b.example").loaded.description.ttl == 60
     assert two.warm.stats["full_scans"] == scans                  # the journal said which
+    own_scans = one.warm.stats["full_scans"]
     one.delete("b.example", "alice")
+    assert one.warm.stats["full_scans"] == own_scans   # its own DELETE: journal first, no scan
     assert two.described().find("b.example") is None
     with pytest.raises(ApiError):
         two.check_domains(["b.example"])

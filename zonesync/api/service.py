@@ -283,8 +283,10 @@ class Service:
                 raise ApiError(404, "not found", f"no description for {domain} in "
                                                  f"{self.zones.name}/")
             existing.path.unlink()
-            self.warm.current([existing.path.name])
+            # journal first (as after a pull): its line is what tells this estate that this
+            # name is all that changed in zones/; else it stats every file
             self.warm.note_written([existing.path.name])
+            self.warm.current([existing.path.name])
             warnings: list[str] = []
             commit = self._commit([existing.path], f"remove {domain} (zonesync API, token {who})",
                                   who, warnings)
