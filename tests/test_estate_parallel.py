@@ -73,16 +73,16 @@ def test_two_processes_give_the_sequential_result(tmp_path: Path, monkeypatch, c
     monkeypatch.setattr(E, "_CHUNK", 2)   # both ends take several claims
     assert E._parallel_ok(count)
     seen, from_worker = [], []
-    real_check, real_alone, real_from_worker = E._check, E._load_alone, E._from_worker
+    real_check, real_alone, real_from_worker = E._check, E._lint_alone, E._from_worker
     monkeypatch.setattr(E, "_check", lambda files, linted: seen.append(set(linted))
                         or real_check(files, linted))
 
     def slow_alone(*args):   # this process slowed down: the worker surely takes some files
         time.sleep(0.004)
         return real_alone(*args)
-    monkeypatch.setattr(E, "_load_alone", slow_alone)
-    monkeypatch.setattr(E, "_from_worker", lambda ready, name, index, linted:
-                        from_worker.append(index) or real_from_worker(ready, name, index, linted))
+    monkeypatch.setattr(E, "_lint_alone", slow_alone)
+    monkeypatch.setattr(E, "_from_worker", lambda ready, index, linted:
+                        from_worker.append(index) or real_from_worker(ready, index, linted))
     parallel = E.load_estate([tmp_path])
     assert from_worker, "the worker sent nothing: the parallel path was not taken"
     assert _view(parallel) == _view(sequential)
@@ -99,9 +99,9 @@ def test_a_dead_worker_leaves_its_files_to_the_parent(tmp_path: Path, monkeypatc
     sequential = E.check([load_file(p, E._shower()(p)) for p in description_files([tmp_path])])
     monkeypatch.setattr(E, "PARALLEL_MIN_FILES", 2)
 
-    def die(path, name):
+    def die(loaded):
         raise RuntimeError("worker trouble")
-    monkeypatch.setattr(E, "_prepare", die)
+    monkeypatch.setattr(E, "_prepared", die)
     assert _view(E.load_estate([tmp_path])) == _view(sequential)
 
 

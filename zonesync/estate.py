@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, Iterable
 
-from . import fastyaml
 from . import findings as F
 from .compile import compile_zone
 from .findings import Finding
 from .lint import known_hosts, lint_description, lint_estate
-from .load import (MAX_NODES, LazyLines, Loaded, description_files, load_file, read_text,
-                   validate_data)
+from .load import Loaded, description_files, load_file, load_many
 from .names import is_within
 from .model import Description, _share_fields_sets
 from .records import Record
@@ -141,7 +139,7 @@ def _check(files: list[Loaded], linted: Collection[int]) -> Estate:
 def load_files(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
     """Load (not lint) every description file under ``paths`` (files or directories)."""
     shown = _shower()
-    return [load_file(p, shown(p)) for p in description_files(paths)]
+    return load_many((p, shown(p)) for p in description_files(paths))
 
 
 def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
@@ -153,7 +151,7 @@ def load_estate(paths: Iterable[str | os.PathLike]) -> Estate:
         files, shown = description_files(paths), _shower()
         estate = _load_estate_parallel(files, shown) if _parallel_ok(len(files)) else None
         if estate is None:
-            estate = check([load_file(p, shown(p)) for p in files])
+            estate = check(load_many((p, shown(p)) for p in files))
         long_lived(len(files))
         return estate
 
@@ -195,10 +193,10 @@ def long_lived(count: int, *, collect: bool = False) -> None:
 # opposite ends of the list (this process from the front, the worker from the back) until
 # they meet, so neither waits for the other however the files differ in cost.
 #
-# What crosses back: the description (pickled: unpickling it here costs half of validating
-# it again), the text (for the line map, if a finding ever needs it) and the file's own
-# findings. A file the worker is unsure of (not the fast YAML path, not valid, unreadable) is left to this
-# process, which loads it exactly as the sequential path. A file whose lint would ask about
+# What crosses back is the loaded file, pickled (unpickling its description costs this
+# process half of validating it again; its line map is the text, parsed again only if a
+# finding ever needs it). A file that does not load cleanly (unreadable, not YAML, not
+# valid) is left to this process, which loads it exactly as the sequential path. A file whose lint would ask about
 # hosts in other files (an SRV target outside its zone and not in its own `hosts`) is linted
 # here, with every file's hosts known.
 
@@ -260,14 +258,14 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
         start, ready = message
         for i, one in enumerate(ready, start):
             if one is not None:
-                loaded[i] = _from_worker(one, items[i][1], i, linted)
+                loaded[i] = _from_worker(one, i, linted)
     try:
         # Between its own chunks, this process takes in what the worker sent: the pipe holds
         # only some 64 KiB (the worker would stop), and work left for after the two meet
         # would be done by this process alone.
         while chunk := claims.front():
-            for i in chunk:
-                loaded[i] = _load_alone(*items[i], i, linted)
+            for i, one in zip(chunk, load_many(items[chunk.start:chunk.stop])):
+                loaded[i] = _lint_alone(one, i, linted)
             while receive.poll():
                 take(receive.recv())
         while True:
@@ -283,31 +281,27 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
     return _check(loaded, linted)
 
 
-def _load_alone(path: Path, name: str, index: int, linted: set[int]) -> Loaded:
-    """``load_file``, and the file's own lint too when it needs no other file's hosts."""
-    loaded = load_file(path, name)
+def _lint_alone(loaded: Loaded, index: int, linted: set[int]) -> Loaded:
+    """The file's own lint, done now when it needs no other file's hosts."""
     if loaded.description is not None and _alone(loaded.description):
         check_file(loaded, frozenset())
         linted.add(index)
     return loaded
 
 
-def _from_worker(ready: tuple, name: str, index: int, linted: set[int]) -> Loaded:
-    desc, text, findings = ready
-    _share_fields_sets(desc)   # as validation shares them (unpickled, each is its own)
-    lines = LazyLines(text, name)
-    lines.aliased = True   # what validate_data sets for a valid description
-    one = Loaded(name, desc, lines=lines)
-    if findings is not None:
-        one.findings.extend(findings)
+def _from_worker(ready: tuple, index: int, linted: set[int]) -> Loaded:
+    loaded, alone = ready
+    _share_fields_sets(loaded.description)   # as validation shares them (unpickled: each its own)
+    if alone:
         linted.add(index)
-    return one
+    return loaded
 
 
 def _worker(send, items: list[tuple[Path, str]], claims: _Claims) -> None:
     try:
         while chunk := claims.back():
-            send.send((chunk.start, [_prepare(*items[i]) for i in chunk]))
+            ready = [_prepared(one) for one in load_many(items[chunk.start:chunk.stop])]
+            send.send((chunk.start, ready))
     except BaseException:  # noqa: BLE001 - whatever it is, the parent loads the rest itself
         pass
     finally:
@@ -315,23 +309,16 @@ def _worker(send, items: list[tuple[Path, str]], claims: _Claims) -> None:
         os._exit(0)
 
 
-def _prepare(path: Path, name: str) -> tuple | None:
-    """(description, text, own findings or None if they depend on other files), or None:
-    load it here."""
-    text, problems = read_text(path, name)
-    if text is None:
-        return None
-    data = fastyaml.load(text, MAX_NODES // 2)
-    if data is None:
-        return None
-    loaded = validate_data(data, name, text=text)
+def _prepared(loaded: Loaded) -> tuple | None:
+    """(the loaded file, linted alone?), or None for a file that did not load cleanly:
+    loaded again by the parent, exactly as the sequential path does."""
     desc = loaded.description
     if desc is None or loaded.findings:
         return None
     if not _alone(desc):
-        return desc, text, None
+        return loaded, False
     check_file(loaded, frozenset())
-    return desc, text, loaded.findings
+    return loaded, True
 
 
 def _alone(desc: Description) -> bool:
