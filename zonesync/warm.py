@@ -43,7 +43,7 @@ from . import findings as F
 from .estate import Estate, check_file, long_lived
 from .findings import Finding
 from .lint import lint_estate
-from .load import SUFFIXES, Loaded, load_file
+from .load import SUFFIXES, Loaded, load_file, load_many
 
 RACY_NS = 3_000_000_000        # a file modified this recently may change again unseen
 JOURNAL = "zones.journal"      # in the state directory: "<dir mtime_ns> <name>..." a line
@@ -648,6 +648,12 @@ class WarmEstate:
         old_known = {}
         keys: set = set()
         present: list[str] = []
+        # files to read, read together (stage by stage: see load_many)
+        to_read = [name for name, change in changes.items()
+                   if change is not None and change[2] is None]
+        read = dict(zip(to_read, load_many((self.zones / n, self.shown(self.zones / n))
+                                           for n in to_read)))
+        self.stats["reloaded"] += len(read)
         for name, change in changes.items():
             old = self._entries.get(name)
             if old is not None:
@@ -666,8 +672,7 @@ class WarmEstate:
                 continue
             sig, digest, loaded = change
             if loaded is None:
-                loaded = load_file(self.zones / name, self.shown(self.zones / name))
-                self.stats["reloaded"] += 1
+                loaded = read[name]
             e = _Entry(name, sig, digest, loaded, keys=_keys(loaded),
                        racy=sig is not None and sig[0] > now_ns - RACY_NS)
             if old is None:
