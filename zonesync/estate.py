@@ -254,7 +254,7 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
     loaded: list[Loaded | None] = [None] * len(items)
     linted: set[int] = set()
 
-    def take(message) -> None:   # what the worker sent, validated here as soon as it comes
+    def take(message) -> None:   # what the worker sent, put in its place as soon as it comes
         start, ready = message
         for i, one in enumerate(ready, start):
             if one is not None:
