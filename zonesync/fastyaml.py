@@ -91,8 +91,7 @@ def load(text: str, max_nodes: int) -> dict | None:
             continue
         if content.startswith(("---", "...")):
             return None
-        lines.append((len(raw) - len(content), content,
-                      content[0] == "-" and (len(content) == 1 or content[1] == " ")))
+        lines.append((len(raw) - len(content), content, _is_item(content)))
     if not lines or lines[0][0] != 0 or lines[0][2]:
         return None
     try:
