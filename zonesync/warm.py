@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from . import findings as F
 from .estate import Estate, check_file, long_lived
@@ -761,11 +761,7 @@ class WarmEstate:
                 self._known.pop(host, None)
                 self._known_set.discard(host)
         for key in e.keys:
-            names = self._by_key.get(key)
-            if names is not None:
-                names.discard(e.name)
-                if not names:
-                    del self._by_key[key]
+            _drop(self._by_key, key, e.name)
         self._forget_asked(e)
 
     def _forget_asked(self, e: _Entry) -> None:
@@ -773,11 +769,7 @@ class WarmEstate:
             self._ask_all.discard(e.name)
             return
         for host in e.asked:
-            names = self._askers.get(host)
-            if names is not None:
-                names.discard(e.name)
-                if not names:
-                    del self._askers[host]
+            _drop(self._askers, host, e.name)
 
     def _relint(self, e: _Entry, known: set[str]) -> None:
         self.stats["relinted"] += 1
@@ -794,6 +786,15 @@ class WarmEstate:
             e.asked = frozenset(asked.asked)
             for host in e.asked:
                 self._askers.setdefault(host, set()).add(e.name)
+
+
+def _drop(index: dict[Any, set[str]], key: Any, name: str) -> None:
+    """``name`` out of ``index[key]``, and the key out of the index once its set is empty."""
+    names = index.get(key)
+    if names is not None:
+        names.discard(name)
+        if not names:
+            del index[key]
 
 
 def fresh(zones: Path, shown: Callable[[Path], str]) -> Estate:
