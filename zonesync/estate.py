@@ -22,7 +22,7 @@ from .findings import Finding
 from .lint import known_hosts, lint_description, lint_estate
 from .load import Loaded, description_files, load_file, load_many
 from .names import is_within
-from .model import Description, _share_fields_sets
+from .model import Description, share_fields_sets
 from .records import Record
 
 
@@ -291,7 +291,7 @@ def _lint_alone(loaded: Loaded, index: int, linted: set[int]) -> Loaded:
 
 def _from_worker(ready: tuple, index: int, linted: set[int]) -> Loaded:
     loaded, alone = ready
-    _share_fields_sets(loaded.description)   # as validation shares them (unpickled: each its own)
+    share_fields_sets(loaded.description)   # as validation shares them (unpickled: each its own)
     if alone:
         linted.add(index)
     return loaded

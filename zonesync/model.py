@@ -176,7 +176,7 @@ class Description(_Strict):
             raise PydanticCustomError(
                 "schema-missing", "a description needs at least one `sip` entry (or `disabled:` "
                 "transports)", {"key": "sip"})
-        _share_fields_sets(self)
+        share_fields_sets(self)
         return self
 
     @property
@@ -223,7 +223,9 @@ def _shared_set(names: set) -> set:
     return shared
 
 
-def _share_fields_sets(desc: "Description") -> None:
+def share_fields_sets(desc: "Description") -> None:
+    """Give ``desc`` and its parts the shared fields sets (validation does; a description
+    unpickled from another process has its own)."""
     setattr_ = object.__setattr__
     for model in (desc, *desc.sip, *(t for e in desc.sip for t in e.targets)):
         names = model.__pydantic_fields_set__
