@@ -20,7 +20,7 @@ from . import findings as F
 from .compile import compile_zone
 from .findings import Finding
 from .lint import known_hosts, lint_description, lint_estate
-from .load import Loaded, description_files, load_file, load_many
+from .load import Loaded, description_files, load_many
 from .names import is_within
 from .model import Description, share_fields_sets
 from .records import Record
@@ -275,9 +275,9 @@ def _load_estate_parallel(files: list[Path], shown) -> Estate | None:
     finally:
         receive.close()
         worker.join()
-    for i, one in enumerate(loaded):
-        if one is None:
-            loaded[i] = load_file(*items[i])
+    missing = [i for i, one in enumerate(loaded) if one is None]   # left to this process
+    for i, one in zip(missing, load_many(items[i] for i in missing)):
+        loaded[i] = one
     return _check(loaded, linted)
 
 
